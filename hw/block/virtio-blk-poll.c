@@ -1,0 +1,636 @@
+/*
+ * virtio-blk-poll: virtio-blk with virtqueues served by polling IOThreads
+ *
+ * Copyright (c) 2026 The virtio-blk-poll developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * To the guest this is an ordinary virtio-blk device.  On the host each
+ * virtqueue belongs to one IOThread (iothread, iothread-vq-mapping, or an
+ * IOThread the device creates when none is named).  When the guest kicks,
+ * the queue enters its polling phase: guest notifications are disabled
+ * and a bottom half in the IOThread's AioContext runs one pass after the
+ * other.  A pass takes up to batch-max requests from the avail ring,
+ * starts them through virtio-blk's request code, publishes everything
+ * that completed with one used index update and signals the guest at most
+ * once.  After poll-idle-ns without a new request or completion the queue
+ * re-enables notifications, looks at the ring once more to close the race
+ * with the guest, and sleeps until the next kick.
+ *
+ * Because the poller is a bottom half of the IOThread's event loop, timers,
+ * other handlers, drain and block layer completions keep running in that
+ * thread between passes, and query-iothreads names the thread that polls.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qemu/defer-call.h"
+#include "qemu/main-loop.h"
+#include "qemu/module.h"
+#include "qemu/timer.h"
+#include "block/aio.h"
+#include "block/aio-wait.h"
+#include "hw/qdev-properties.h"
+#include "hw/virtio/virtio-blk-poll.h"
+#include "system/block-backend.h"
+#include "system/iothread.h"
+#include "trace.h"
+
+/*
+ * Per-virtqueue counters.  Written only by the queue's IOThread, read by
+ * the main loop (the "stats" property) with relaxed atomics.
+ */
+typedef struct VirtIOBlockPollStats {
+    uint64_t requests;          /* requests taken from the avail ring */
+    uint64_t passes;            /* passes over the avail ring */
+    uint64_t busy_passes;       /* passes that found at least one request */
+    uint64_t max_batch;         /* most requests taken in one pass */
+    uint64_t kicks;             /* guest notifications (ioeventfd) taken */
+    uint64_t completions;       /* requests published to the used ring */
+    uint64_t used_updates;      /* used index updates (batches published) */
+    uint64_t notifies;          /* interrupts sent to the guest */
+    uint64_t notifies_suppressed; /* batches the guest needed no interrupt for */
+    uint64_t wakeups;           /* sleep -> polling transitions */
+    uint64_t poll_ns;           /* time spent in finished polling phases */
+} VirtIOBlockPollStats;
+
+/*
+ * One per virtqueue.  Unless noted, fields belong to the thread of @ctx.
+ */
+struct VirtIOBlockPollQueue {
+    VirtIOBlockPoll *dev;       /* constant */
+    VirtQueue *vq;              /* constant */
+    AioContext *ctx;            /* constant while ioeventfd runs */
+    IOThread *iothread;         /* constant; NULL if unknown */
+    unsigned index;             /* constant */
+    QEMUBH *poll_bh;            /* one pass; constant */
+
+    /*
+     * Handlers installed, ring may be served.  Set with the BQL by
+     * attach/detach, read by the IOThread.
+     */
+    bool attached;
+    /*
+     * Completions are batched by push_request.  Set true with the BQL
+     * before the handlers are installed, false in @ctx by stop.
+     */
+    bool active;
+
+    bool polling;               /* notifications off, poll_bh rescheduled */
+    bool in_pass;               /* inside vbp_pass() */
+    bool progress;              /* a completion since the last pass */
+    unsigned pending_used;      /* filled but not yet flushed used elements */
+    bool notify_pending;        /* used index moved since the last notify */
+    int64_t last_work_ns;       /* last request or completion seen */
+    int64_t poll_start_ns;      /* start of the current polling phase */
+
+    VirtIOBlockPollStats stats;
+};
+
+#define STAT_ADD(q, field, n) \
+    qatomic_set(&(q)->stats.field, qatomic_read(&(q)->stats.field) + (n))
+
+static bool vbp_fdmon_polls_fds(AioContext *ctx)
+{
+    /*
+     * While the poller runs, the event loop never blocks.  File descriptor
+     * monitors that can see ready fds from userspace (io_uring) still
+     * notice them; the others only do so if polling is disabled for the
+     * context, which a handler without io_poll ensures.
+     */
+    return ctx->fdmon_ops->need_wait != aio_poll_disabled;
+}
+
+/* Publish filled used elements and signal the guest at most once. */
+static void vbp_flush(VirtIOBlockPollQueue *q)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
+    bool sent;
+
+    if (q->pending_used) {
+        trace_virtio_blk_poll_flush(q->dev, q->index, q->pending_used);
+        virtqueue_flush(q->vq, q->pending_used);
+        q->pending_used = 0;
+        q->notify_pending = true;
+        STAT_ADD(q, used_updates, 1);
+    }
+    if (!q->notify_pending) {
+        return;
+    }
+    q->notify_pending = false;
+    sent = virtio_notify_irqfd(vdev, q->vq);
+    if (sent) {
+        STAT_ADD(q, notifies, 1);
+    } else {
+        STAT_ADD(q, notifies_suppressed, 1);
+    }
+}
+
+/* Take up to batch-max requests from the avail ring and start them. */
+static unsigned vbp_process_ring(VirtIOBlockPollQueue *q)
+{
+    VirtIOBlock *s = VIRTIO_BLK(q->dev);
+    MultiReqBuffer mrb = {};
+    VirtIOBlockReq *req;
+    unsigned n = 0;
+
+    while (n < q->dev->batch_max &&
+           (req = virtio_blk_get_request(s, q->vq))) {
+        n++;
+        if (virtio_blk_handle_request(req, &mrb)) {
+            /* virtio_error() was called, the device needs a reset */
+            virtqueue_detach_element(req->vq, &req->elem, 0);
+            g_free(req);
+            break;
+        }
+    }
+    if (mrb.num_reqs) {
+        virtio_blk_submit_multireq(s, &mrb);
+    }
+    return n;
+}
+
+static void vbp_start_polling(VirtIOBlockPollQueue *q, int64_t now)
+{
+    qatomic_set(&q->polling, true);
+    q->last_work_ns = now;
+    qatomic_set(&q->poll_start_ns, now);
+    virtio_queue_set_notification(q->vq, 0);
+    STAT_ADD(q, wakeups, 1);
+    trace_virtio_blk_poll_start(q->dev, q->index);
+}
+
+static void vbp_stop_polling(VirtIOBlockPollQueue *q, int64_t now)
+{
+    qatomic_set(&q->polling, false);
+    virtio_queue_set_notification(q->vq, 1);
+    STAT_ADD(q, poll_ns, now - q->poll_start_ns);
+    trace_virtio_blk_poll_sleep(q->dev, q->index, now - q->poll_start_ns);
+}
+
+static bool vbp_may_serve(VirtIOBlockPollQueue *q)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
+
+    return qatomic_read(&q->attached) && !vdev->broken &&
+           virtio_queue_ready(q->vq);
+}
+
+/*
+ * One pass: take what the guest queued, publish what completed, signal
+ * once, then decide whether to keep polling.
+ */
+static void vbp_pass(VirtIOBlockPollQueue *q)
+{
+    VirtIOBlockPoll *d = q->dev;
+    unsigned n = 0;
+    int64_t now;
+
+    defer_call_begin();
+    if (vbp_may_serve(q)) {
+        q->in_pass = true;
+        n = vbp_process_ring(q);
+        q->in_pass = false;
+    }
+    vbp_flush(q);
+    defer_call_end();
+
+    STAT_ADD(q, passes, 1);
+    if (n) {
+        STAT_ADD(q, busy_passes, 1);
+        STAT_ADD(q, requests, n);
+        if (n > q->stats.max_batch) {
+            qatomic_set(&q->stats.max_batch, n);
+        }
+    }
+    trace_virtio_blk_poll_pass(d, q->index, n);
+
+    now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    if (n || q->progress) {
+        q->last_work_ns = now;
+        q->progress = false;
+    }
+
+    if (!vbp_may_serve(q)) {
+        if (q->polling) {
+            vbp_stop_polling(q, now);
+        }
+        return;
+    }
+
+    if (!q->polling) {
+        /* Interrupt mode, or a pass run to publish completions */
+        if (n && (d->busy_poll || d->poll_idle_ns)) {
+            vbp_start_polling(q, now);
+            qemu_bh_schedule(q->poll_bh);
+        } else if (n == d->batch_max) {
+            qemu_bh_schedule(q->poll_bh);
+        }
+        return;
+    }
+
+    if (d->busy_poll || now - q->last_work_ns < d->poll_idle_ns) {
+        qemu_bh_schedule(q->poll_bh);
+        return;
+    }
+
+    /* Idle: sleep, but not before the guest can see that it must kick */
+    vbp_stop_polling(q, now);
+    if (!virtio_queue_empty(q->vq)) {
+        vbp_start_polling(q, now);
+        qemu_bh_schedule(q->poll_bh);
+    }
+}
+
+static void vbp_poll_bh(void *opaque)
+{
+    vbp_pass(opaque);
+}
+
+/* The guest kicked, or the event loop's own polling saw requests. */
+static void vbp_wake(VirtIOBlockPollQueue *q)
+{
+    VirtIOBlockPoll *d = q->dev;
+
+    if (!vbp_may_serve(q)) {
+        return;
+    }
+    if (!q->polling && (d->busy_poll || d->poll_idle_ns)) {
+        vbp_start_polling(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+    } else if (!q->polling) {
+        /*
+         * Interrupt mode: keep notifications on.  This also repairs the
+         * flags a migration source may have left in guest memory.
+         */
+        virtio_queue_set_notification(q->vq, 1);
+    }
+    vbp_pass(q);
+}
+
+static void vbp_kick_read(void *opaque)
+{
+    VirtIOBlockPollQueue *q = opaque;
+
+    if (event_notifier_test_and_clear(virtio_queue_get_host_notifier(q->vq))) {
+        STAT_ADD(q, kicks, 1);
+        trace_virtio_blk_poll_kick(q->dev, q->index);
+        vbp_wake(q);
+    }
+}
+
+static bool vbp_io_poll(void *opaque)
+{
+    VirtIOBlockPollQueue *q = opaque;
+
+    return !q->polling && !virtio_queue_empty(q->vq);
+}
+
+static void vbp_io_poll_ready(void *opaque)
+{
+    vbp_wake(opaque);
+}
+
+static void vbp_set_handlers(VirtIOBlockPollQueue *q, AioContext *ctx,
+                             bool enable)
+{
+    int fd = event_notifier_get_fd(virtio_queue_get_host_notifier(q->vq));
+    bool with_poll = enable && vbp_fdmon_polls_fds(ctx);
+
+    aio_set_fd_handler(ctx, fd, enable ? vbp_kick_read : NULL, NULL,
+                       with_poll ? vbp_io_poll : NULL,
+                       with_poll ? vbp_io_poll_ready : NULL,
+                       enable ? q : NULL);
+}
+
+/* Context: BQL held */
+static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(s);
+    VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(vq)];
+
+    trace_virtio_blk_poll_attach(d, q->index);
+    q->ctx = ctx;
+    qatomic_set(&q->active, true);
+    qatomic_set(&q->attached, true);
+    vbp_set_handlers(q, ctx, true);
+    /* Look at requests queued while no handler was installed */
+    qemu_bh_schedule(q->poll_bh);
+}
+
+/* Context: BQL held, drained section begins */
+static void vbp_detach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(s);
+    VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(vq)];
+
+    trace_virtio_blk_poll_detach(d, q->index);
+    vbp_set_handlers(q, ctx, false);
+    /* The next pass sees this, publishes what completed and sleeps */
+    qatomic_set(&q->attached, false);
+}
+
+/* Context: BH in the queue's IOThread, called from vbp_stop_vq() */
+static void vbp_stop_vq_bh(void *opaque)
+{
+    VirtIOBlockPollQueue *q = opaque;
+
+    vbp_set_handlers(q, q->ctx, false);
+    qatomic_set(&q->attached, false);
+    qemu_bh_cancel(q->poll_bh);
+    if (q->polling) {
+        vbp_stop_polling(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+    }
+    defer_call_begin();
+    vbp_flush(q);
+    defer_call_end();
+    /* From now on completions go through virtio-blk's own path */
+    qatomic_set(&q->active, false);
+}
+
+/* Context: BH in the queue's IOThread */
+static void vbp_stop_vq_read_bh(void *opaque)
+{
+    VirtIOBlockPollQueue *q = opaque;
+
+    /* A kick that arrived just before the handler went away */
+    virtio_queue_host_notifier_read(virtio_queue_get_host_notifier(q->vq));
+}
+
+/* Context: BQL held, ioeventfd stops */
+static void vbp_stop_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(s);
+    VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(vq)];
+
+    trace_virtio_blk_poll_stop(d, q->index);
+    aio_wait_bh_oneshot(ctx, vbp_stop_vq_bh, q);
+    if (!blk_in_drain(s->conf.conf.blk)) {
+        aio_wait_bh_oneshot(ctx, vbp_stop_vq_read_bh, q);
+    }
+}
+
+/* Context: the thread that completes the request */
+static void vbp_push_request(VirtIOBlockReq *req)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(req->dev);
+    VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
+    VirtIODevice *vdev = VIRTIO_DEVICE(d);
+
+    if (!qatomic_read(&q->active) || qemu_get_current_aio_context() != q->ctx) {
+        /* Not served by the poller: publish and notify as virtio-blk does */
+        virtqueue_push(req->vq, &req->elem, req->in_len);
+        if (qemu_in_iothread()) {
+            virtio_notify_irqfd(vdev, req->vq);
+        } else {
+            virtio_notify(vdev, req->vq);
+        }
+        return;
+    }
+
+    virtqueue_fill(req->vq, &req->elem, req->in_len, q->pending_used++);
+    STAT_ADD(q, completions, 1);
+    if (!q->in_pass) {
+        /* Completions of one event loop iteration are published together */
+        q->progress = true;
+        qemu_bh_schedule(q->poll_bh);
+    }
+}
+
+static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
+                          void *opaque, Error **errp)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(obj);
+    VirtIOBlock *s = VIRTIO_BLK(obj);
+    unsigned nvqs = d->queues ? s->conf.num_queues : 0;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    if (!visit_start_list(v, name, NULL, 0, errp)) {
+        return;
+    }
+    for (unsigned i = 0; i < nvqs; i++) {
+        VirtIOBlockPollQueue *q = &d->queues[i];
+        VirtIOBlockPollStats st;
+        uint64_t index = i;
+        int64_t tid = q->iothread ? q->iothread->thread_id : -1;
+        g_autofree char *iothread = g_strdup(q->iothread ?
+            object_get_canonical_path_component(OBJECT(q->iothread)) : "");
+        bool polling = qatomic_read(&q->polling);
+        bool ok;
+
+#define READ_STAT(f) st.f = qatomic_read(&q->stats.f)
+        READ_STAT(requests);
+        READ_STAT(passes);
+        READ_STAT(busy_passes);
+        READ_STAT(max_batch);
+        READ_STAT(kicks);
+        READ_STAT(completions);
+        READ_STAT(used_updates);
+        READ_STAT(notifies);
+        READ_STAT(notifies_suppressed);
+        READ_STAT(wakeups);
+        READ_STAT(poll_ns);
+#undef READ_STAT
+        if (polling) {
+            st.poll_ns += now - qatomic_read(&q->poll_start_ns);
+        }
+
+        if (!visit_start_struct(v, NULL, NULL, 0, errp)) {
+            break;
+        }
+        ok = visit_type_uint64(v, "queue", &index, errp) &&
+             visit_type_str(v, "iothread", &iothread, errp) &&
+             visit_type_int(v, "thread-id", &tid, errp) &&
+             visit_type_bool(v, "polling", &polling, errp) &&
+             visit_type_uint64(v, "requests", &st.requests, errp) &&
+             visit_type_uint64(v, "passes", &st.passes, errp) &&
+             visit_type_uint64(v, "busy-passes", &st.busy_passes, errp) &&
+             visit_type_uint64(v, "max-batch", &st.max_batch, errp) &&
+             visit_type_uint64(v, "kicks", &st.kicks, errp) &&
+             visit_type_uint64(v, "completions", &st.completions, errp) &&
+             visit_type_uint64(v, "used-updates", &st.used_updates, errp) &&
+             visit_type_uint64(v, "notifies", &st.notifies, errp) &&
+             visit_type_uint64(v, "notifies-suppressed",
+                               &st.notifies_suppressed, errp) &&
+             visit_type_uint64(v, "wakeups", &st.wakeups, errp) &&
+             visit_type_uint64(v, "poll-ns", &st.poll_ns, errp);
+        if (ok) {
+            ok = visit_check_struct(v, errp);
+        }
+        visit_end_struct(v, NULL);
+        if (!ok) {
+            break;
+        }
+    }
+    visit_end_list(v, NULL);
+}
+
+/* The IOThread whose AioContext is @ctx, for the stats; NULL if unknown */
+static IOThread *vbp_queue_iothread(VirtIOBlock *s, AioContext *ctx)
+{
+    IOThreadVirtQueueMappingList *node;
+
+    if (s->conf.iothread) {
+        return s->conf.iothread;
+    }
+    for (node = s->conf.iothread_vq_mapping_list; node; node = node->next) {
+        IOThread *iothread = iothread_by_id(node->value->iothread);
+
+        if (iothread && iothread_get_aio_context(iothread) == ctx) {
+            return iothread;
+        }
+    }
+    return NULL;
+}
+
+static void vbp_realize(DeviceState *dev, Error **errp)
+{
+    ERRP_GUARD();
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(dev);
+    VirtIOBlockPollClass *vbpc = VIRTIO_BLK_POLL_GET_CLASS(dev);
+    VirtIOBlock *s = VIRTIO_BLK(dev);
+    static unsigned iothread_count;
+
+    if (s->conf.num_queues > VIRTIO_QUEUE_MAX &&
+        s->conf.num_queues != VIRTIO_BLK_AUTO_NUM_QUEUES) {
+        error_setg(errp, "invalid num-queues property (%" PRIu16 "), must be "
+                   "between 1 and %d", s->conf.num_queues, VIRTIO_QUEUE_MAX);
+        return;
+    }
+    if (d->batch_max < 1 || d->batch_max > VIRTQUEUE_MAX_SIZE) {
+        error_setg(errp, "invalid batch-max property (%" PRIu32 "), must be "
+                   "between 1 and %d", d->batch_max, VIRTQUEUE_MAX_SIZE);
+        return;
+    }
+    if (d->poll_idle_ns > VIRTIO_BLK_POLL_MAX_IDLE_NS) {
+        error_setg(errp, "invalid poll-idle-ns property (%" PRIu64 "), must "
+                   "be at most %" PRIu64 " (use busy-poll=on to never sleep)",
+                   d->poll_idle_ns, (uint64_t)VIRTIO_BLK_POLL_MAX_IDLE_NS);
+        return;
+    }
+
+    if (!virtio_device_ioeventfd_enabled(VIRTIO_DEVICE(dev))) {
+        error_setg(errp, "virtio-blk-poll needs ioeventfd, but the transport "
+                   "does not provide it (ioeventfd=off?)");
+        return;
+    }
+
+    if (!s->conf.iothread && !s->conf.iothread_vq_mapping_list) {
+        /* Short: the thread is named "IO <id>", at most 15 characters */
+        g_autofree char *id = g_strdup_printf("vbp-poll%u",
+                                              iothread_count++);
+
+        d->own_iothread = iothread_create(id, errp);
+        if (!d->own_iothread) {
+            return;
+        }
+        /*
+         * It lives outside /objects, where management tools count their
+         * own IOThreads, so it cannot be named through the link property;
+         * the reference is the link's, dropped when the device finalizes.
+         */
+        s->conf.iothread = d->own_iothread;
+        object_ref(OBJECT(d->own_iothread));
+    }
+
+    vbpc->parent_realize(dev, errp);
+    if (*errp) {
+        goto fail;
+    }
+
+    d->queues = g_new0(VirtIOBlockPollQueue, s->conf.num_queues);
+    for (unsigned i = 0; i < s->conf.num_queues; i++) {
+        VirtIOBlockPollQueue *q = &d->queues[i];
+
+        q->dev = d;
+        q->index = i;
+        q->vq = virtio_get_queue(VIRTIO_DEVICE(dev), i);
+        q->ctx = s->vq_aio_context[i];
+        q->iothread = vbp_queue_iothread(s, q->ctx);
+        q->poll_bh = aio_bh_new_guarded(q->ctx, vbp_poll_bh, q,
+                                        &DEVICE(dev)->mem_reentrancy_guard);
+    }
+    return;
+
+fail:
+    if (d->own_iothread) {
+        iothread_destroy(d->own_iothread);
+        d->own_iothread = NULL;
+    }
+}
+
+static void vbp_unrealize(DeviceState *dev)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(dev);
+    VirtIOBlockPollClass *vbpc = VIRTIO_BLK_POLL_GET_CLASS(dev);
+    VirtIOBlock *s = VIRTIO_BLK(dev);
+
+    vbpc->parent_unrealize(dev);
+    for (unsigned i = 0; i < s->conf.num_queues; i++) {
+        qemu_bh_delete(d->queues[i].poll_bh);
+    }
+    g_free(d->queues);
+    d->queues = NULL;
+    if (d->own_iothread) {
+        /* The iothread link holds the last reference until finalize */
+        iothread_destroy(d->own_iothread);
+        d->own_iothread = NULL;
+    }
+}
+
+static const Property vbp_properties[] = {
+    DEFINE_PROP_UINT64("poll-idle-ns", VirtIOBlockPoll, poll_idle_ns,
+                       VIRTIO_BLK_POLL_DEFAULT_IDLE_NS),
+    DEFINE_PROP_BOOL("busy-poll", VirtIOBlockPoll, busy_poll, false),
+    DEFINE_PROP_UINT32("batch-max", VirtIOBlockPoll, batch_max,
+                       VIRTIO_BLK_POLL_DEFAULT_BATCH),
+};
+
+static void vbp_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    VirtioDeviceClass *vdc = VIRTIO_DEVICE_CLASS(klass);
+    VirtIOBlkClass *vbc = VIRTIO_BLK_CLASS(klass);
+    VirtIOBlockPollClass *vbpc = VIRTIO_BLK_POLL_CLASS(klass);
+
+    device_class_set_props(dc, vbp_properties);
+    object_class_property_set_description(klass, "poll-idle-ns",
+        "Time in ns a virtqueue keeps polling without a new request before "
+        "it re-enables guest notifications and sleeps (0: never poll, "
+        "serve each kick and sleep)");
+    object_class_property_set_description(klass, "busy-poll",
+        "Poll the virtqueues for ever, never sleep: lowest latency, one "
+        "host CPU per serving IOThread busy all the time");
+    object_class_property_set_description(klass, "batch-max",
+        "Most requests taken from a virtqueue per poll pass (1-1024)");
+    object_class_property_add(klass, "stats", "VirtIOBlockPollQueueStats",
+                              vbp_get_stats, NULL, NULL, NULL);
+    object_class_property_set_description(klass, "stats",
+        "Per-virtqueue counters (read-only): requests, passes, kicks, "
+        "notifies, suppressed notifies, polling time, serving thread");
+
+    vbpc->parent_realize = vdc->realize;
+    vbpc->parent_unrealize = vdc->unrealize;
+    vdc->realize = vbp_realize;
+    vdc->unrealize = vbp_unrealize;
+
+    vbc->attach_vq = vbp_attach_vq;
+    vbc->detach_vq = vbp_detach_vq;
+    vbc->stop_vq = vbp_stop_vq;
+    vbc->push_request = vbp_push_request;
+}
+
+static const TypeInfo vbp_info = {
+    .name = TYPE_VIRTIO_BLK_POLL,
+    .parent = TYPE_VIRTIO_BLK,
+    .instance_size = sizeof(VirtIOBlockPoll),
+    .class_init = vbp_class_init,
+    .class_size = sizeof(VirtIOBlockPollClass),
+};
+
+static void vbp_register_types(void)
+{
+    type_register_static(&vbp_info);
+}
+
+type_init(vbp_register_types)

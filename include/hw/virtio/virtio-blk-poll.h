@@ -1,0 +1,48 @@
+/*
+ * virtio-blk-poll: virtio-blk with virtqueues served by polling IOThreads
+ *
+ * Copyright (c) 2026 The virtio-blk-poll developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef QEMU_VIRTIO_BLK_POLL_H
+#define QEMU_VIRTIO_BLK_POLL_H
+
+#include "hw/virtio/virtio-blk.h"
+#include "qom/object.h"
+
+#define TYPE_VIRTIO_BLK_POLL "virtio-blk-poll-device"
+OBJECT_DECLARE_TYPE(VirtIOBlockPoll, VirtIOBlockPollClass, VIRTIO_BLK_POLL)
+
+/* Default for the poll-idle-ns property */
+#define VIRTIO_BLK_POLL_DEFAULT_IDLE_NS (200 * SCALE_US)
+/* Upper bound of poll-idle-ns; busy-poll=on polls for ever */
+#define VIRTIO_BLK_POLL_MAX_IDLE_NS     NANOSECONDS_PER_SECOND
+/* Default for the batch-max property */
+#define VIRTIO_BLK_POLL_DEFAULT_BATCH   64
+
+typedef struct VirtIOBlockPollQueue VirtIOBlockPollQueue;
+
+struct VirtIOBlockPoll {
+    VirtIOBlock parent_obj;
+
+    /* Properties */
+    uint64_t poll_idle_ns;      /* idle time before a queue goes to sleep */
+    bool busy_poll;             /* never sleep */
+    uint32_t batch_max;         /* requests taken from the ring per pass */
+
+    /* IOThread created for the device when the user named none */
+    IOThread *own_iothread;
+    /* One per virtqueue, from realize to unrealize */
+    VirtIOBlockPollQueue *queues;
+};
+
+struct VirtIOBlockPollClass {
+    VirtIOBlkClass parent_class;
+
+    DeviceRealize parent_realize;
+    DeviceUnrealize parent_unrealize;
+};
+
+#endif

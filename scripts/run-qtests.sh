@@ -1,0 +1,34 @@
+#!/bin/bash
+# Run qtests one test path at a time and count them.
+#
+#   scripts/run-qtests.sh REGEX   (test paths of qos-test matching REGEX)
+#
+# Prints "ok PATH" / "FAIL PATH" (with the log tail) per test and a last
+# line "N passed, N failed".  Exit status 1 if any failed.
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=/dev/null
+. "$TOP/build/config.sh"
+regex=${1:?usage: run-qtests.sh REGEX}
+cd "$QEMU_BUILD" || exit 1
+export QTEST_QEMU_BINARY=./qemu-system-x86_64
+export QTEST_QEMU_IMG=./qemu-img
+LOG=$BUILDDIR/qtest-logs
+mkdir -p "$LOG"
+pass=0 fail=0
+paths=$(./tests/qtest/qos-test -l 2>/dev/null | grep -E "^/" | grep -E "$regex")
+[ -n "$paths" ] || { echo "no qtest matches '$regex'"; echo "0 passed, 1 failed"; exit 1; }
+for p in $paths; do
+    log=$LOG/$(echo "$p" | tr '/' '_').log
+    if timeout 300 ./tests/qtest/qos-test -p "$p" >"$log" 2>&1 &&
+       grep -q "^ok " "$log"; then
+        echo "ok   $p"
+        pass=$((pass + 1))
+    else
+        echo "FAIL $p"
+        tail -n 15 "$log" | sed 's/^/     /'
+        fail=$((fail + 1))
+    fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,772 @@
+/*
+ * QTest cases for virtio-blk-poll
+ *
+ * Copyright (c) 2026 The virtio-blk-poll developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The generic virtio-blk tests run against virtio-blk-poll-pci through its
+ * libqos node.  These tests cover what is particular to it: its property
+ * set, its configuration errors, polling with guest kicks suppressed,
+ * sleeping when idle, one interrupt per batch, several queues on several
+ * IOThreads, and malformed requests.
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "qobject/qlist.h"
+#include "qemu/bswap.h"
+#include "qemu/module.h"
+#include "qapi/error.h"
+#include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_ring.h"
+#include "libqos/libqos-pc.h"
+#include "libqos/qgraph.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
+
+#define IMAGE_SIZE      (8 * 1024 * 1024)
+#define TIMEOUT_US      (30 * 1000 * 1000)
+#define DEV_SLOT        4
+
+typedef struct VbpTest {
+    QOSState *qs;
+    QTestState *qts;
+    QVirtioPCIDevice *pdev;
+    QVirtioDevice *dev;
+    QVirtQueue *vq[2];
+    int nvqs;
+    char *img;
+} VbpTest;
+
+/* A raw image file of IMAGE_SIZE bytes */
+static char *vbp_image_create(void)
+{
+    char *path;
+    int fd = g_file_open_tmp("vbp-test.XXXXXX", &path, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, IMAGE_SIZE), ==, 0);
+    close(fd);
+    return path;
+}
+
+/*
+ * Boot a pc machine with one virtio-blk-poll-pci at slot DEV_SLOT, with
+ * @devopts added to its JSON -device options, and set up @nvqs queues.
+ */
+static VbpTest *vbp_boot(const char *devopts, int nvqs, uint64_t drop_features)
+{
+    VbpTest *t = g_new0(VbpTest, 1);
+    uint64_t features;
+
+    t->img = vbp_image_create();
+    t->qs = qtest_pc_boot("-nodefaults "
+        "-object iothread,id=iot0 -object iothread,id=iot1 "
+        "-blockdev driver=file,node-name=file0,filename=%s "
+        "-blockdev driver=raw,node-name=disk0,file=file0 "
+        "-device '{\"driver\": \"virtio-blk-poll-pci\", \"id\": \"vbp0\", "
+        "\"drive\": \"disk0\", \"addr\": \"%x.0\"%s%s}'",
+        t->img, DEV_SLOT, devopts ? ", " : "", devopts ? devopts : "");
+    t->qts = t->qs->qts;
+    t->pdev = virtio_pci_new(t->qs->pcibus,
+                             &(QPCIAddress) { .devfn = QPCI_DEVFN(DEV_SLOT, 0) });
+    g_assert_nonnull(t->pdev);
+    t->dev = &t->pdev->vdev;
+    g_assert_cmpint(t->dev->device_type, ==, VIRTIO_ID_BLOCK);
+
+    qvirtio_pci_device_enable(t->pdev);
+    qvirtio_start_device(t->dev);
+    features = qvirtio_get_features(t->dev);
+    features &= ~(QVIRTIO_F_BAD_FEATURE | drop_features |
+                  (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+                  (1ull << VIRTIO_BLK_F_SCSI));
+    qvirtio_set_features(t->dev, features);
+    t->nvqs = nvqs;
+    for (int i = 0; i < nvqs; i++) {
+        t->vq[i] = qvirtqueue_setup(t->dev, &t->qs->alloc, i);
+    }
+    qvirtio_set_driver_ok(t->dev);
+    return t;
+}
+
+static void vbp_shutdown(VbpTest *t)
+{
+    for (int i = 0; i < t->nvqs; i++) {
+        qvirtqueue_cleanup(t->dev->bus, t->vq[i], &t->qs->alloc);
+    }
+    qos_object_destroy((QOSGraphObject *)t->pdev);
+    qtest_pc_shutdown(t->qs);
+    unlink(t->img);
+    g_free(t->img);
+    g_free(t);
+}
+
+/*
+ * Queue a request in the descriptor table (not yet in the avail ring):
+ * header, optional data, status byte.  Returns the head descriptor; the
+ * guest address of the buffer is stored in *addr.
+ */
+static uint32_t vbp_add_req(VbpTest *t, QVirtQueue *vq, uint32_t type,
+                            uint64_t sector, const void *data, size_t len,
+                            uint64_t *addr)
+{
+    struct virtio_blk_outhdr hdr = {
+        .type = cpu_to_le32(type),
+        .sector = cpu_to_le64(sector),
+    };
+    uint8_t status = 0xff;
+    uint32_t head;
+
+    *addr = guest_alloc(&t->qs->alloc, sizeof(hdr) + len + 1);
+    qtest_memwrite(t->qts, *addr, &hdr, sizeof(hdr));
+    if (data) {
+        qtest_memwrite(t->qts, *addr + sizeof(hdr), data, len);
+    }
+    qtest_memwrite(t->qts, *addr + sizeof(hdr) + len, &status, 1);
+
+    head = qvirtqueue_add(t->qts, vq, *addr, sizeof(hdr), false, true);
+    if (len) {
+        qvirtqueue_add(t->qts, vq, *addr + sizeof(hdr), len,
+                       type == VIRTIO_BLK_T_IN, true);
+    }
+    qvirtqueue_add(t->qts, vq, *addr + sizeof(hdr) + len, 1, true, false);
+    return head;
+}
+
+static uint8_t vbp_status(VbpTest *t, uint64_t addr, size_t len)
+{
+    return qtest_readb(t->qts, addr + sizeof(struct virtio_blk_outhdr) + len);
+}
+
+/* Put @head in the avail ring, as a guest does, but never kick */
+static void vbp_publish(VbpTest *t, QVirtQueue *vq, uint32_t head)
+{
+    uint16_t idx = qtest_readw(t->qts, vq->avail + 2);
+
+    qtest_writew(t->qts, vq->avail + 4 + 2 * (idx % vq->size), head);
+    qtest_writew(t->qts, vq->avail + 2, idx + 1);
+}
+
+/*
+ * Put @head in the avail ring at position @i after the current index; when
+ * @count is not zero, then move the index by @count at once.
+ */
+static void vbp_publish_n(VbpTest *t, QVirtQueue *vq, uint32_t head,
+                          int i, int count)
+{
+    uint16_t idx = qtest_readw(t->qts, vq->avail + 2);
+
+    qtest_writew(t->qts, vq->avail + 4 + 2 * ((idx + i) % vq->size), head);
+    if (count) {
+        qtest_writew(t->qts, vq->avail + 2, idx + count);
+    }
+}
+
+static uint16_t vbp_used_idx(VbpTest *t, QVirtQueue *vq)
+{
+    return qtest_readw(t->qts, vq->used + 2);
+}
+
+static uint16_t vbp_used_flags(VbpTest *t, QVirtQueue *vq)
+{
+    return qtest_readw(t->qts, vq->used);
+}
+
+static void vbp_wait_used(VbpTest *t, QVirtQueue *vq, uint16_t idx)
+{
+    gint64 start = g_get_monotonic_time();
+
+    while (vbp_used_idx(t, vq) != idx) {
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+        g_usleep(100);
+    }
+}
+
+/* The stats of one queue, from qom-get; the caller unrefs */
+static QDict *vbp_stats(QTestState *qts, const char *id, int queue)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute': 'qom-get', 'arguments': "
+                           "{'path': %s, 'property': 'stats'}}", id);
+    QList *list = qdict_get_qlist(rsp, "return");
+    QDict *st;
+
+    g_assert_nonnull(list);
+    g_assert_cmpint(qlist_size(list), >, queue);
+    st = qobject_to(QDict, qlist_peek(list));
+    for (int i = 0; i < queue; i++) {
+        qobject_unref(qlist_pop(list));
+        st = qobject_to(QDict, qlist_peek(list));
+    }
+    qobject_ref(st);
+    qobject_unref(rsp);
+    return st;
+}
+
+static uint64_t vbp_stat(QTestState *qts, int queue, const char *name)
+{
+    QDict *st = vbp_stats(qts, "vbp0", queue);
+    uint64_t v = qdict_get_int(st, name);
+
+    qobject_unref(st);
+    return v;
+}
+
+/* Write @n sectors through the poller and read them back */
+static void vbp_write_read(VbpTest *t, QVirtQueue *vq, uint64_t sector,
+                           uint8_t pattern, bool kick)
+{
+    char wbuf[512], rbuf[512];
+    uint64_t waddr, raddr;
+    uint32_t head;
+    uint16_t used = vbp_used_idx(t, vq);
+
+    memset(wbuf, pattern, sizeof(wbuf));
+    head = vbp_add_req(t, vq, VIRTIO_BLK_T_OUT, sector, wbuf, 512, &waddr);
+    if (kick) {
+        qvirtqueue_kick(t->qts, t->dev, vq, head);
+    } else {
+        vbp_publish(t, vq, head);
+    }
+    vbp_wait_used(t, vq, ++used);
+    g_assert_cmpint(vbp_status(t, waddr, 512), ==, VIRTIO_BLK_S_OK);
+
+    head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, sector, NULL, 512, &raddr);
+    if (kick) {
+        qvirtqueue_kick(t->qts, t->dev, vq, head);
+    } else {
+        vbp_publish(t, vq, head);
+    }
+    vbp_wait_used(t, vq, ++used);
+    g_assert_cmpint(vbp_status(t, raddr, 512), ==, VIRTIO_BLK_S_OK);
+    qtest_memread(t->qts, raddr + 16, rbuf, sizeof(rbuf));
+    g_assert_cmpmem(rbuf, sizeof(rbuf), wbuf, sizeof(wbuf));
+    guest_free(&t->qs->alloc, waddr);
+    guest_free(&t->qs->alloc, raddr);
+}
+
+/* CPU time (ticks) the thread @tid of QEMU has used */
+static uint64_t thread_cpu_ticks(pid_t pid, int64_t tid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/task/%" PRId64 "/stat",
+                                            pid, tid);
+    g_autofree char *buf = NULL;
+    unsigned long utime, stime;
+    char *p;
+
+    g_assert_true(g_file_get_contents(path, &buf, NULL, NULL));
+    p = strrchr(buf, ')');
+    g_assert_nonnull(p);
+    /* fields 14 and 15 (utime, stime), counting from the pid */
+    g_assert_cmpint(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+                           "%*u %lu %lu", &utime, &stime), ==, 2);
+    return utime + stime;
+}
+
+/*
+ * Every property of virtio-blk-pci exists on virtio-blk-poll-pci, with the
+ * same type and default, so a management tool can swap the driver name.
+ */
+static void test_props_match(void)
+{
+    QTestState *qts = qtest_init("-machine none");
+    QDict *base = qtest_qmp(qts, "{'execute': 'device-list-properties', "
+                            "'arguments': {'typename': 'virtio-blk-pci'}}");
+    QDict *poll = qtest_qmp(qts, "{'execute': 'device-list-properties', "
+                            "'arguments': {'typename': 'virtio-blk-poll-pci'}}");
+    QList *bl = qdict_get_qlist(base, "return");
+    QList *pl = qdict_get_qlist(poll, "return");
+    const QListEntry *be, *pe;
+    int checked = 0;
+    bool own[3] = { };
+
+    g_assert_nonnull(bl);
+    g_assert_nonnull(pl);
+    QLIST_FOREACH_ENTRY(bl, be) {
+        QDict *bp = qobject_to(QDict, qlist_entry_obj(be));
+        const char *name = qdict_get_str(bp, "name");
+        QDict *match = NULL;
+
+        QLIST_FOREACH_ENTRY(pl, pe) {
+            QDict *pp = qobject_to(QDict, qlist_entry_obj(pe));
+            if (!strcmp(qdict_get_str(pp, "name"), name)) {
+                match = pp;
+                break;
+            }
+        }
+        if (!match) {
+            g_test_message("virtio-blk-poll-pci lacks property '%s'", name);
+        }
+        g_assert_nonnull(match);
+        if (!g_str_has_prefix(qdict_get_str(bp, "type"), "child<")) {
+            /* the virtio-backend child is of the device's own type */
+            g_assert_cmpstr(qdict_get_str(match, "type"), ==,
+                            qdict_get_str(bp, "type"));
+        }
+        g_assert_true(qobject_is_equal(qdict_get(match, "default-value"),
+                                       qdict_get(bp, "default-value")));
+        checked++;
+    }
+    g_assert_cmpint(checked, >, 30);
+
+    /* Its own properties are there and documented */
+    QLIST_FOREACH_ENTRY(pl, pe) {
+        QDict *pp = qobject_to(QDict, qlist_entry_obj(pe));
+        const char *name = qdict_get_str(pp, "name");
+        static const char *const mine[] = {
+            "poll-idle-ns", "busy-poll", "batch-max"
+        };
+
+        for (int i = 0; i < ARRAY_SIZE(mine); i++) {
+            if (!strcmp(name, mine[i])) {
+                g_assert_true(qdict_haskey(pp, "description"));
+                own[i] = true;
+            }
+        }
+    }
+    g_assert_true(own[0] && own[1] && own[2]);
+
+    qobject_unref(base);
+    qobject_unref(poll);
+    qtest_quit(qts);
+}
+
+/* Bad configurations fail device_add with an error naming the culprit */
+static void test_bad_config(void)
+{
+    static const struct {
+        const char *args;
+        const char *error;
+    } cases[] = {
+        { "{}", "drive property not set" },
+        { "{'drive': 'd0', 'iothread': 'nope'}", "nope" },
+        { "{'drive': 'd0', 'iothread-vq-mapping': [{'iothread': 'nope'}]}",
+          "nope" },
+        { "{'drive': 'd0', 'num-queues': 0}", "num-queues" },
+        { "{'drive': 'd0', 'num-queues': 2000}", "num-queues" },
+        { "{'drive': 'd0', 'queue-size': 3}", "queue-size" },
+        { "{'drive': 'd0', 'batch-max': 0}", "batch-max" },
+        { "{'drive': 'd0', 'batch-max': 5000}", "batch-max" },
+        { "{'drive': 'd0', 'poll-idle-ns': 5000000000}", "poll-idle-ns" },
+        { "{'drive': 'd0', 'ioeventfd': false}", "ioeventfd" },
+        { "{'drive': 'd0', 'poll-idle-ns': 'soon'}", "poll-idle-ns" },
+        { "{'drive': 'nodrive'}", "nodrive" },
+    };
+    QTestState *qts = qtest_init("-machine pc -nodefaults "
+        "-blockdev driver=null-co,node-name=d0 -object iothread,id=iot0");
+    QDict *rsp;
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        QDict *args = qobject_to(QDict, qobject_from_json(cases[i].args,
+                                                          &error_abort));
+        const char *desc;
+
+        qdict_put_str(args, "driver", "virtio-blk-poll-pci");
+        qdict_put_str(args, "id", "bad");
+        rsp = qtest_qmp(qts, "{'execute': 'device_add', 'arguments': %p}",
+                        args);
+        g_assert_true(qdict_haskey(rsp, "error"));
+        desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+        g_test_message("%s -> %s", cases[i].args, desc);
+        g_assert_nonnull(strstr(desc, cases[i].error));
+        qobject_unref(rsp);
+    }
+
+    /* QEMU is still fine, and the short name maps to the PCI device */
+    qtest_qmp_assert_success(qts, "{'execute': 'query-status'}");
+    qtest_qmp_assert_success(qts, "{'execute': 'device_add', 'arguments': "
+                             "{'driver': 'virtio-blk-poll', 'id': 'good', "
+                             "'drive': 'd0'}}");
+    rsp = qtest_qmp(qts, "{'execute': 'qom-get', 'arguments': "
+                    "{'path': 'good', 'property': 'type'}}");
+    g_assert_cmpstr(qdict_get_str(rsp, "return"), ==, "virtio-blk-poll-pci");
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
+/*
+ * While the queue polls, the guest is told not to kick, and requests put
+ * in the avail ring without any kick are served.
+ */
+static void test_poll_without_kick(void)
+{
+    VbpTest *t = vbp_boot("\"busy-poll\": true", 1,
+                          1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+    QDict *st;
+
+    uint64_t kicks;
+
+    /* The first request wakes the queue up */
+    vbp_write_read(t, vq, 0, 0x5a, true);
+    g_assert_cmpint(vbp_used_flags(t, vq) & VRING_USED_F_NO_NOTIFY, ==,
+                    VRING_USED_F_NO_NOTIFY);
+    kicks = vbp_stat(t->qts, 0, "kicks");
+    g_assert_cmpint(kicks, <=, 1);
+
+    /* From now on, no kick at all */
+    for (int i = 1; i <= 8; i++) {
+        vbp_write_read(t, vq, i * 8, 0x10 + i, false);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "kicks"), ==, kicks);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "requests"), ==, 18);
+    st = vbp_stats(t->qts, "vbp0", 0);
+    g_assert_true(qdict_get_bool(st, "polling"));
+    qobject_unref(st);
+    vbp_shutdown(t);
+}
+
+/*
+ * Same with VIRTIO_RING_F_EVENT_IDX: the avail event stays behind the
+ * driver's index, so the stock kick logic of a driver does not kick.
+ */
+static void test_poll_event_idx(void)
+{
+    VbpTest *t = vbp_boot("\"busy-poll\": true", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+
+    g_assert_true(vq->event);
+    vbp_write_read(t, vq, 0, 0x11, true);
+    for (int i = 1; i <= 8; i++) {
+        /* qvirtqueue_kick() kicks only if avail_event asks for it */
+        vbp_write_read(t, vq, i * 8, 0x20 + i, true);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "kicks"), <=, 2);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "requests"), ==, 18);
+    vbp_shutdown(t);
+}
+
+/* After poll-idle-ns without work, kicks are back on and the thread sleeps */
+static void test_idle_sleep(void)
+{
+    VbpTest *t = vbp_boot("\"poll-idle-ns\": 2000000, \"iothread\": \"iot0\"",
+                          1, 1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+    QDict *st;
+    int64_t tid;
+    uint64_t t0, t1;
+
+    vbp_write_read(t, vq, 0, 0x33, true);
+    g_usleep(200 * 1000);
+    g_assert_cmpint(vbp_used_flags(t, vq) & VRING_USED_F_NO_NOTIFY, ==, 0);
+
+    st = vbp_stats(t->qts, "vbp0", 0);
+    g_assert_false(qdict_get_bool(st, "polling"));
+    g_assert_cmpstr(qdict_get_str(st, "iothread"), ==, "iot0");
+    g_assert_cmpint(qdict_get_int(st, "wakeups"), >=, 1);
+    g_assert_cmpint(qdict_get_int(st, "poll-ns"), >=, 2000000);
+    tid = qdict_get_int(st, "thread-id");
+    qobject_unref(st);
+
+    /* Asleep: under 5% of a CPU over a second */
+    t0 = thread_cpu_ticks(qtest_pid(t->qts), tid);
+    g_usleep(G_USEC_PER_SEC);
+    t1 = thread_cpu_ticks(qtest_pid(t->qts), tid);
+    g_assert_cmpuint((t1 - t0) * 100, <, 5 * sysconf(_SC_CLK_TCK));
+
+    /* A kick wakes it up again */
+    vbp_write_read(t, vq, 8, 0x44, true);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "kicks"), >=, 2);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "wakeups"), >=, 2);
+    vbp_shutdown(t);
+}
+
+/* A burst is published with one used index update and at most one irq */
+static void test_batch_one_irq(void)
+{
+    VbpTest *t = vbp_boot("\"poll-idle-ns\": 1000000", 1,
+                          1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+    uint64_t addr[32];
+    uint32_t head;
+    uint16_t used = vbp_used_idx(t, vq);
+    uint64_t notifies, suppressed;
+
+    for (int i = 0; i < 32; i++) {
+        head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i, NULL, 512, &addr[i]);
+        vbp_publish_n(t, vq, head, i, i == 31 ? 32 : 0);
+    }
+    t->dev->bus->virtqueue_kick(t->dev, vq);
+    used += 32;
+    vbp_wait_used(t, vq, used);
+    for (int i = 0; i < 32; i++) {
+        g_assert_cmpint(vbp_status(t, addr[i], 512), ==, VIRTIO_BLK_S_OK);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "requests"), ==, 32);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "max-batch"), ==, 32);
+    notifies = vbp_stat(t->qts, 0, "notifies");
+    g_assert_cmpint(notifies, >=, 1);
+    g_assert_cmpint(notifies, <=, vbp_stat(t->qts, 0, "used-updates"));
+    g_assert_cmpint(vbp_stat(t->qts, 0, "used-updates"), <=,
+                    vbp_stat(t->qts, 0, "passes"));
+    g_assert_true(t->dev->bus->get_queue_isr_status(t->dev, vq));
+
+    /* The driver polls: VRING_AVAIL_F_NO_INTERRUPT, no interrupt at all */
+    qtest_writew(t->qts, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
+    suppressed = vbp_stat(t->qts, 0, "notifies-suppressed");
+    for (int i = 0; i < 16; i++) {
+        head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i, NULL, 512, &addr[i]);
+        vbp_publish_n(t, vq, head, i, i == 15 ? 16 : 0);
+    }
+    t->dev->bus->virtqueue_kick(t->dev, vq);
+    used += 16;
+    vbp_wait_used(t, vq, used);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, notifies);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies-suppressed"), >,
+                    suppressed);
+    g_assert_false(t->dev->bus->get_queue_isr_status(t->dev, vq));
+    vbp_shutdown(t);
+}
+
+/* Two queues on two IOThreads, interleaved, all data right */
+static void test_two_iothreads(void)
+{
+    VbpTest *t = vbp_boot("\"num-queues\": 2, \"iothread-vq-mapping\": "
+                          "[{\"iothread\": \"iot0\", \"vqs\": [0]}, "
+                          "{\"iothread\": \"iot1\", \"vqs\": [1]}]", 2, 0);
+    QDict *s0, *s1;
+
+    for (int i = 0; i < 16; i++) {
+        vbp_write_read(t, t->vq[i % 2], i * 8, i, true);
+    }
+    s0 = vbp_stats(t->qts, "vbp0", 0);
+    s1 = vbp_stats(t->qts, "vbp0", 1);
+    g_assert_cmpstr(qdict_get_str(s0, "iothread"), ==, "iot0");
+    g_assert_cmpstr(qdict_get_str(s1, "iothread"), ==, "iot1");
+    g_assert_cmpint(qdict_get_int(s0, "thread-id"), !=,
+                    qdict_get_int(s1, "thread-id"));
+    g_assert_cmpint(qdict_get_int(s0, "requests"), ==, 16);
+    g_assert_cmpint(qdict_get_int(s1, "requests"), ==, 16);
+    qobject_unref(s0);
+    qobject_unref(s1);
+    vbp_shutdown(t);
+}
+
+/* With no IOThread named, the device polls in one of its own */
+static void test_own_iothread(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QDict *st, *rsp;
+
+    vbp_write_read(t, t->vq[0], 0, 0x77, true);
+    st = vbp_stats(t->qts, "vbp0", 0);
+    g_assert_cmpstr(qdict_get_str(st, "iothread"), ==, "vbp-poll0");
+    g_assert_cmpint(qdict_get_int(st, "thread-id"), >, 0);
+    qobject_unref(st);
+
+    /* ... which management tools do not see as one of theirs */
+    rsp = qtest_qmp(t->qts, "{'execute': 'query-iothreads'}");
+    g_assert_cmpint(qlist_size(qdict_get_qlist(rsp, "return")), ==, 2);
+    qobject_unref(rsp);
+    vbp_shutdown(t);
+}
+
+/*
+ * Malformed requests: each gets a defined outcome, and QEMU keeps going.
+ */
+static void vbp_assert_alive(VbpTest *t)
+{
+    qtest_qmp_assert_success(t->qts, "{'execute': 'query-status'}");
+}
+
+static void vbp_assert_needs_reset(VbpTest *t)
+{
+    gint64 start = g_get_monotonic_time();
+
+    while (!(t->dev->bus->get_status(t->dev) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
+        g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+        g_usleep(1000);
+    }
+    vbp_assert_alive(t);
+}
+
+static void test_hostile_status(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint64_t addr;
+    uint32_t head;
+    uint16_t used = vbp_used_idx(t, vq);
+
+    /* Past the end of the disk: IOERR */
+    head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, IMAGE_SIZE / 512, NULL, 512,
+                       &addr);
+    qvirtqueue_kick(t->qts, t->dev, vq, head);
+    vbp_wait_used(t, vq, ++used);
+    g_assert_cmpint(vbp_status(t, addr, 512), ==, VIRTIO_BLK_S_IOERR);
+
+    /* Straddling the end: IOERR */
+    head = vbp_add_req(t, vq, VIRTIO_BLK_T_OUT, IMAGE_SIZE / 512 - 1,
+                       NULL, 1024, &addr);
+    qvirtqueue_kick(t->qts, t->dev, vq, head);
+    vbp_wait_used(t, vq, ++used);
+    g_assert_cmpint(vbp_status(t, addr, 1024), ==, VIRTIO_BLK_S_IOERR);
+
+    /* Unknown request type: UNSUPP */
+    head = vbp_add_req(t, vq, 0x1234, 0, NULL, 0, &addr);
+    qvirtqueue_kick(t->qts, t->dev, vq, head);
+    vbp_wait_used(t, vq, ++used);
+    g_assert_cmpint(vbp_status(t, addr, 0), ==, VIRTIO_BLK_S_UNSUPP);
+
+    /* Data length not a multiple of the sector size: IOERR */
+    head = vbp_add_req(t, vq, VIRTIO_BLK_T_OUT, 0, NULL, 100, &addr);
+    qvirtqueue_kick(t->qts, t->dev, vq, head);
+    vbp_wait_used(t, vq, ++used);
+    g_assert_cmpint(vbp_status(t, addr, 100), ==, VIRTIO_BLK_S_IOERR);
+
+    /* And the device still works */
+    vbp_write_read(t, vq, 0, 0x99, true);
+    vbp_assert_alive(t);
+    vbp_shutdown(t);
+}
+
+typedef enum {
+    HOSTILE_SHORT_HEADER,
+    HOSTILE_STATUS_READONLY,
+    HOSTILE_LOOP,
+    HOSTILE_OUTSIDE_RAM,
+    HOSTILE_AVAIL_JUMP,
+    HOSTILE_HEAD_OUT_OF_RANGE,
+} HostileCase;
+
+static void test_hostile_fatal(const void *opaque)
+{
+    HostileCase c = GPOINTER_TO_INT(opaque);
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint64_t addr = guest_alloc(&t->qs->alloc, 4096);
+    uint32_t head = vq->free_head;
+    uint16_t idx;
+
+    switch (c) {
+    case HOSTILE_SHORT_HEADER:
+        /* an 8 byte header: virtio_error() */
+        head = qvirtqueue_add(t->qts, vq, addr, 8, false, true);
+        qvirtqueue_add(t->qts, vq, addr + 512, 1, true, false);
+        break;
+    case HOSTILE_STATUS_READONLY:
+        /* no device-writable buffer for the status: virtio_error() */
+        head = qvirtqueue_add(t->qts, vq, addr, 16, false, true);
+        qvirtqueue_add(t->qts, vq, addr + 512, 1, false, false);
+        break;
+    case HOSTILE_LOOP:
+        /* a descriptor chained to itself */
+        head = qvirtqueue_add(t->qts, vq, addr, 16, false, true);
+        qtest_writew(t->qts, vq->desc + 16 * head + 14, head);
+        break;
+    case HOSTILE_OUTSIDE_RAM:
+        /*
+         * A header far beyond guest RAM: QEMU maps it like any DMA to
+         * unassigned memory (through a bounce buffer), so it never
+         * reaches host memory; the request completes with a status.
+         */
+        qtest_writeb(t->qts, addr + 512, 0xff);
+        head = qvirtqueue_add(t->qts, vq, 1ull << 44, 16, false, true);
+        qvirtqueue_add(t->qts, vq, addr + 512, 1, true, false);
+        qvirtqueue_kick(t->qts, t->dev, vq, head);
+        vbp_wait_used(t, vq, 1);
+        g_assert_cmpint(qtest_readb(t->qts, addr + 512), <=,
+                        VIRTIO_BLK_S_UNSUPP);
+        vbp_write_read(t, vq, 0, 0x42, true);
+        vbp_shutdown(t);
+        return;
+    case HOSTILE_AVAIL_JUMP:
+        /* the avail index moves by more than the queue size */
+        idx = qtest_readw(t->qts, vq->avail + 2);
+        qtest_writew(t->qts, vq->avail + 2, idx + vq->size + 5);
+        t->dev->bus->virtqueue_kick(t->dev, vq);
+        vbp_assert_needs_reset(t);
+        vbp_shutdown(t);
+        return;
+    case HOSTILE_HEAD_OUT_OF_RANGE:
+        head = vq->size + 7;
+        break;
+    }
+    qvirtqueue_kick(t->qts, t->dev, vq, head);
+    vbp_assert_needs_reset(t);
+
+    /* A reset brings the device back */
+    qvirtqueue_cleanup(t->dev->bus, vq, &t->qs->alloc);
+    qvirtio_start_device(t->dev);
+    qvirtio_set_features(t->dev, t->dev->features);
+    t->vq[0] = vq = qvirtqueue_setup(t->dev, &t->qs->alloc, 0);
+    qvirtio_set_driver_ok(t->dev);
+    vbp_write_read(t, vq, 0, 0x42, true);
+    vbp_shutdown(t);
+}
+
+/* Number of IOThread threads ("IO <id>" with debug-threads=on) of QEMU */
+static int count_io_threads(pid_t pid)
+{
+    g_autofree char *taskdir = g_strdup_printf("/proc/%d/task", pid);
+    GDir *dir = g_dir_open(taskdir, 0, NULL);
+    const char *tid;
+    int n = 0;
+
+    g_assert_nonnull(dir);
+    while ((tid = g_dir_read_name(dir))) {
+        g_autofree char *path = g_strdup_printf("%s/%s/comm", taskdir, tid);
+        g_autofree char *comm = NULL;
+
+        if (g_file_get_contents(path, &comm, NULL, NULL) &&
+            g_str_has_prefix(comm, "IO ")) {
+            n++;
+        }
+    }
+    g_dir_close(dir);
+    return n;
+}
+
+/* Hot-unplug leaves no thread behind; the device's own IOThread goes too */
+static void test_unplug_threads(void)
+{
+    QTestState *qts = qtest_init("-machine pc -nodefaults "
+        "-name vbp,debug-threads=on -blockdev driver=null-co,node-name=d0 "
+        "-object iothread,id=iot0");
+    pid_t pid = qtest_pid(qts);
+    int base = count_io_threads(pid);  /* iot0 and the monitor's */
+    gint64 start;
+
+    for (int i = 0; i < 2; i++) {
+        qtest_qmp_device_add(qts, "virtio-blk-poll-pci", "hp0",
+                             "{'drive': 'd0', 'addr': '06.0'}");
+        g_assert_cmpint(count_io_threads(pid), ==, base + 1);
+        qpci_unplug_acpi_device_test(qts, "hp0", 6);
+        start = g_get_monotonic_time();
+        while (count_io_threads(pid) != base) {
+            g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+            g_usleep(10 * 1000);
+        }
+    }
+    qtest_qmp_assert_success(qts, "{'execute': 'query-status'}");
+    qtest_quit(qts);
+}
+
+static void register_virtio_blk_poll_test(void)
+{
+    static const char *const hostile[] = {
+        "short-header", "status-readonly", "desc-loop", "outside-ram",
+        "avail-jump", "head-out-of-range",
+    };
+
+    qtest_add_func("/virtio-blk-poll/props-match", test_props_match);
+    qtest_add_func("/virtio-blk-poll/bad-config", test_bad_config);
+    qtest_add_func("/virtio-blk-poll/poll-without-kick",
+                   test_poll_without_kick);
+    qtest_add_func("/virtio-blk-poll/poll-event-idx", test_poll_event_idx);
+    qtest_add_func("/virtio-blk-poll/idle-sleep", test_idle_sleep);
+    qtest_add_func("/virtio-blk-poll/batch-one-irq", test_batch_one_irq);
+    qtest_add_func("/virtio-blk-poll/two-iothreads", test_two_iothreads);
+    qtest_add_func("/virtio-blk-poll/own-iothread", test_own_iothread);
+    qtest_add_func("/virtio-blk-poll/hostile/status", test_hostile_status);
+    for (int i = 0; i < ARRAY_SIZE(hostile); i++) {
+        g_autofree char *path =
+            g_strdup_printf("/virtio-blk-poll/hostile/%s", hostile[i]);
+        qtest_add_data_func(path, GINT_TO_POINTER(i), test_hostile_fatal);
+    }
+    qtest_add_func("/virtio-blk-poll/unplug", test_unplug_threads);
+}
+
+libqos_init(register_virtio_blk_poll_test);
