@@ -25,6 +25,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/visitor.h"
+#include "qemu/cutils.h"
 #include "qemu/defer-call.h"
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
@@ -483,6 +484,90 @@ static IOThread *vbp_queue_iothread(VirtIOBlock *s, AioContext *ctx)
     return NULL;
 }
 
+static void vbp_unrealize(DeviceState *dev);
+
+/* Parse a CPU list such as "0-2,5" into @set */
+static bool vbp_parse_cpu_list(const char *list, const char *whole,
+                               cpu_set_t *set, Error **errp)
+{
+    long ncpus = sysconf(_SC_NPROCESSORS_CONF);
+    g_auto(GStrv) items = g_strsplit(list, ",", -1);
+
+    CPU_ZERO(set);
+    for (char **item = items; *item; item++) {
+        const char *end;
+        unsigned long first, last;
+
+        if (qemu_strtoul(*item, &end, 10, &first) < 0) {
+            goto bad;
+        }
+        last = first;
+        if (*end == '-' && qemu_strtoul(end + 1, &end, 10, &last) < 0) {
+            goto bad;
+        }
+        if (*end || last < first) {
+            goto bad;
+        }
+        if (last >= ncpus || last >= CPU_SETSIZE) {
+            error_setg(errp, "invalid poll-cpus property '%s': CPU %lu does "
+                       "not exist (the host has %ld)", whole, last, ncpus);
+            return false;
+        }
+        for (unsigned long cpu = first; cpu <= last; cpu++) {
+            CPU_SET(cpu, set);
+        }
+    }
+    return true;
+
+bad:
+    error_setg(errp, "invalid poll-cpus property '%s': expected CPU lists "
+               "such as 0-2,5, one per IOThread separated by ':'", whole);
+    return false;
+}
+
+/*
+ * Pin the serving IOThreads as poll-cpus asks: one CPU list for all, or
+ * one per distinct IOThread in queue order.  libvirt, which pins the
+ * threads query-iothreads reports after QEMU has started, overrides it.
+ */
+static bool vbp_apply_poll_cpus(VirtIOBlockPoll *d, Error **errp)
+{
+    VirtIOBlock *s = VIRTIO_BLK(d);
+    g_auto(GStrv) lists = g_strsplit(d->poll_cpus, ":", -1);
+    guint nlists = g_strv_length(lists);
+    g_autoptr(GPtrArray) threads = g_ptr_array_new();
+
+    for (unsigned i = 0; i < s->conf.num_queues; i++) {
+        IOThread *iothread = d->queues[i].iothread;
+
+        if (iothread && !g_ptr_array_find(threads, iothread, NULL)) {
+            g_ptr_array_add(threads, iothread);
+        }
+    }
+    if (nlists != 1 && nlists != threads->len) {
+        error_setg(errp, "invalid poll-cpus property '%s': %u CPU lists for "
+                   "%u IOThreads", d->poll_cpus, nlists, threads->len);
+        return false;
+    }
+    for (guint i = 0; i < threads->len; i++) {
+        IOThread *iothread = g_ptr_array_index(threads, i);
+        cpu_set_t set;
+
+        if (!vbp_parse_cpu_list(lists[nlists == 1 ? 0 : i], d->poll_cpus,
+                                &set, errp)) {
+            return false;
+        }
+        if (sched_setaffinity(iothread->thread_id, sizeof(set), &set) < 0) {
+            error_setg_errno(errp, errno, "cannot pin IOThread '%s' to "
+                             "poll-cpus '%s'",
+                             object_get_canonical_path_component(
+                                 OBJECT(iothread)), d->poll_cpus);
+            return false;
+        }
+    }
+    return true;
+}
+
 static void vbp_realize(DeviceState *dev, Error **errp)
 {
     ERRP_GUARD();
@@ -550,6 +635,10 @@ static void vbp_realize(DeviceState *dev, Error **errp)
         q->poll_bh = aio_bh_new_guarded(q->ctx, vbp_poll_bh, q,
                                         &DEVICE(dev)->mem_reentrancy_guard);
     }
+    if (d->poll_cpus && !vbp_apply_poll_cpus(d, errp)) {
+        vbp_unrealize(dev);
+        return;
+    }
     return;
 
 fail:
@@ -584,6 +673,7 @@ static const Property vbp_properties[] = {
     DEFINE_PROP_BOOL("busy-poll", VirtIOBlockPoll, busy_poll, false),
     DEFINE_PROP_UINT32("batch-max", VirtIOBlockPoll, batch_max,
                        VIRTIO_BLK_POLL_DEFAULT_BATCH),
+    DEFINE_PROP_STRING("poll-cpus", VirtIOBlockPoll, poll_cpus),
 };
 
 static void vbp_class_init(ObjectClass *klass, void *data)
@@ -603,6 +693,10 @@ static void vbp_class_init(ObjectClass *klass, void *data)
         "host CPU per serving IOThread busy all the time");
     object_class_property_set_description(klass, "batch-max",
         "Most requests taken from a virtqueue per poll pass (1-1024)");
+    object_class_property_set_description(klass, "poll-cpus",
+        "Host CPUs for the serving IOThreads, a CPU list such as 2-3,6 "
+        "for all of them, or one list per IOThread separated by ':' "
+        "(in the order of the queues they serve)");
     object_class_property_add(klass, "stats", "VirtIOBlockPollQueueStats",
                               vbp_get_stats, NULL, NULL, NULL);
     object_class_property_set_description(klass, "stats",

@@ -280,7 +280,7 @@ static void test_props_match(void)
     QList *pl = qdict_get_qlist(poll, "return");
     const QListEntry *be, *pe;
     int checked = 0;
-    bool own[3] = { };
+    bool own[4] = { };
 
     g_assert_nonnull(bl);
     g_assert_nonnull(pl);
@@ -316,7 +316,7 @@ static void test_props_match(void)
         QDict *pp = qobject_to(QDict, qlist_entry_obj(pe));
         const char *name = qdict_get_str(pp, "name");
         static const char *const mine[] = {
-            "poll-idle-ns", "busy-poll", "batch-max"
+            "poll-idle-ns", "busy-poll", "batch-max", "poll-cpus"
         };
 
         for (int i = 0; i < ARRAY_SIZE(mine); i++) {
@@ -326,7 +326,7 @@ static void test_props_match(void)
             }
         }
     }
-    g_assert_true(own[0] && own[1] && own[2]);
+    g_assert_true(own[0] && own[1] && own[2] && own[3]);
 
     qobject_unref(base);
     qobject_unref(poll);
@@ -353,6 +353,12 @@ static void test_bad_config(void)
         { "{'drive': 'd0', 'ioeventfd': false}", "ioeventfd" },
         { "{'drive': 'd0', 'poll-idle-ns': 'soon'}", "poll-idle-ns" },
         { "{'drive': 'nodrive'}", "nodrive" },
+        { "{'drive': 'd0', 'poll-cpus': 'abc'}", "'abc'" },
+        { "{'drive': 'd0', 'poll-cpus': '5-2'}", "'5-2'" },
+        { "{'drive': 'd0', 'poll-cpus': '0-9999'}", "'0-9999'" },
+        { "{'drive': 'd0', 'poll-cpus': '0,'}", "'0,'" },
+        { "{'drive': 'd0', 'iothread': 'iot0', 'poll-cpus': '0:0:0'}",
+          "'0:0:0'" },
     };
     QTestState *qts = qtest_init("-machine pc -nodefaults "
         "-blockdev driver=null-co,node-name=d0 -object iothread,id=iot0");
@@ -541,6 +547,46 @@ static void test_two_iothreads(void)
     g_assert_cmpint(qdict_get_int(s1, "requests"), ==, 16);
     qobject_unref(s0);
     qobject_unref(s1);
+    vbp_shutdown(t);
+}
+
+/* The Cpus_allowed_list of thread @tid of QEMU */
+static char *thread_cpus_allowed(pid_t pid, int64_t tid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/task/%" PRId64
+                                            "/status", pid, tid);
+    g_autofree char *buf = NULL;
+    char *line, *end;
+
+    g_assert_true(g_file_get_contents(path, &buf, NULL, NULL));
+    line = strstr(buf, "Cpus_allowed_list:");
+    g_assert_nonnull(line);
+    line += strlen("Cpus_allowed_list:");
+    end = strchr(line, '\n');
+    return g_strstrip(g_strndup(line, end - line));
+}
+
+/* poll-cpus pins each serving IOThread where it was asked */
+static void test_poll_cpus(void)
+{
+    VbpTest *t;
+    const char *last = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? "1" : "0";
+    g_autofree char *opts = g_strdup_printf(
+        "\"num-queues\": 2, \"poll-cpus\": \"0:%s\", "
+        "\"iothread-vq-mapping\": [{\"iothread\": \"iot0\", \"vqs\": [0]}, "
+        "{\"iothread\": \"iot1\", \"vqs\": [1]}]", last);
+
+    t = vbp_boot(opts, 2, 0);
+    for (int q = 0; q < 2; q++) {
+        QDict *st = vbp_stats(t->qts, "vbp0", q);
+        g_autofree char *cpus = thread_cpus_allowed(qtest_pid(t->qts),
+                                    qdict_get_int(st, "thread-id"));
+
+        g_assert_cmpstr(cpus, ==, q == 0 ? "0" : last);
+        qobject_unref(st);
+    }
+    vbp_write_read(t, t->vq[0], 0, 0x12, true);
+    vbp_write_read(t, t->vq[1], 8, 0x34, true);
     vbp_shutdown(t);
 }
 
@@ -760,6 +806,7 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/batch-one-irq", test_batch_one_irq);
     qtest_add_func("/virtio-blk-poll/two-iothreads", test_two_iothreads);
     qtest_add_func("/virtio-blk-poll/own-iothread", test_own_iothread);
+    qtest_add_func("/virtio-blk-poll/poll-cpus", test_poll_cpus);
     qtest_add_func("/virtio-blk-poll/hostile/status", test_hostile_status);
     for (int i = 0; i < ARRAY_SIZE(hostile); i++) {
         g_autofree char *path =

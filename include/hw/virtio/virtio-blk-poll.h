@@ -31,6 +31,7 @@ struct VirtIOBlockPoll {
     uint64_t poll_idle_ns;      /* idle time before a queue goes to sleep */
     bool busy_poll;             /* never sleep */
     uint32_t batch_max;         /* requests taken from the ring per pass */
+    char *poll_cpus;            /* host CPUs for the serving IOThreads */
 
     /* IOThread created for the device when the user named none */
     IOThread *own_iothread;
