@@ -54,6 +54,7 @@ typedef struct VirtIOBlockPollStats {
     uint64_t notifies_suppressed; /* batches the guest needed no interrupt for */
     uint64_t wakeups;           /* sleep -> polling transitions */
     uint64_t poll_ns;           /* time spent in finished polling phases */
+    uint64_t sleep_ns;          /* time spent in finished sleeping phases */
 } VirtIOBlockPollStats;
 
 /*
@@ -85,6 +86,7 @@ struct VirtIOBlockPollQueue {
     bool notify_pending;        /* used index moved since the last notify */
     int64_t last_work_ns;       /* last request or completion seen */
     int64_t poll_start_ns;      /* start of the current polling phase */
+    int64_t sleep_start_ns;     /* start of the current sleep, 0: none */
 
     VirtIOBlockPollStats stats;
 };
@@ -152,11 +154,22 @@ static unsigned vbp_process_ring(VirtIOBlockPollQueue *q)
     return n;
 }
 
+static void vbp_end_sleep(VirtIOBlockPollQueue *q, int64_t now)
+{
+    int64_t start = qatomic_read(&q->sleep_start_ns);
+
+    if (start) {
+        STAT_ADD(q, sleep_ns, now - start);
+        qatomic_set(&q->sleep_start_ns, 0);
+    }
+}
+
 static void vbp_start_polling(VirtIOBlockPollQueue *q, int64_t now)
 {
     qatomic_set(&q->polling, true);
     q->last_work_ns = now;
     qatomic_set(&q->poll_start_ns, now);
+    vbp_end_sleep(q, now);
     virtio_queue_set_notification(q->vq, 0);
     STAT_ADD(q, wakeups, 1);
     trace_virtio_blk_poll_start(q->dev, q->index);
@@ -167,6 +180,7 @@ static void vbp_stop_polling(VirtIOBlockPollQueue *q, int64_t now)
     qatomic_set(&q->polling, false);
     virtio_queue_set_notification(q->vq, 1);
     STAT_ADD(q, poll_ns, now - q->poll_start_ns);
+    qatomic_set(&q->sleep_start_ns, now);
     trace_virtio_blk_poll_sleep(q->dev, q->index, now - q->poll_start_ns);
 }
 
@@ -312,6 +326,10 @@ static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
 
     trace_virtio_blk_poll_attach(d, q->index);
     q->ctx = ctx;
+    if (!qatomic_read(&q->polling) && !qatomic_read(&q->sleep_start_ns)) {
+        qatomic_set(&q->sleep_start_ns,
+                    qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+    }
     qatomic_set(&q->active, true);
     qatomic_set(&q->attached, true);
     vbp_set_handlers(q, ctx, true);
@@ -342,6 +360,7 @@ static void vbp_stop_vq_bh(void *opaque)
     if (q->polling) {
         vbp_stop_polling(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     }
+    vbp_end_sleep(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     defer_call_begin();
     vbp_flush(q);
     defer_call_end();
@@ -431,9 +450,12 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         READ_STAT(notifies_suppressed);
         READ_STAT(wakeups);
         READ_STAT(poll_ns);
+        READ_STAT(sleep_ns);
 #undef READ_STAT
         if (polling) {
             st.poll_ns += now - qatomic_read(&q->poll_start_ns);
+        } else if (qatomic_read(&q->sleep_start_ns)) {
+            st.sleep_ns += now - qatomic_read(&q->sleep_start_ns);
         }
 
         if (!visit_start_struct(v, NULL, NULL, 0, errp)) {
@@ -454,7 +476,8 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
              visit_type_uint64(v, "notifies-suppressed",
                                &st.notifies_suppressed, errp) &&
              visit_type_uint64(v, "wakeups", &st.wakeups, errp) &&
-             visit_type_uint64(v, "poll-ns", &st.poll_ns, errp);
+             visit_type_uint64(v, "poll-ns", &st.poll_ns, errp) &&
+             visit_type_uint64(v, "sleep-ns", &st.sleep_ns, errp);
         if (ok) {
             ok = visit_check_struct(v, errp);
         }

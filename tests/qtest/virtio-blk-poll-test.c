@@ -57,19 +57,27 @@ static char *vbp_image_create(void)
  * Boot a pc machine with one virtio-blk-poll-pci at slot DEV_SLOT, with
  * @devopts added to its JSON -device options, and set up @nvqs queues.
  */
-static VbpTest *vbp_boot(const char *devopts, int nvqs, uint64_t drop_features)
+static VbpTest *vbp_boot_full(bool null_co, bool msix, const char *devopts,
+                              int nvqs, uint64_t drop_features)
 {
     VbpTest *t = g_new0(VbpTest, 1);
+    g_autofree char *blockdev = NULL;
     uint64_t features;
 
     t->img = vbp_image_create();
+    if (null_co) {
+        blockdev = g_strdup_printf("-blockdev driver=null-co,node-name=disk0,"
+                                   "read-zeroes=on,size=%d", IMAGE_SIZE);
+    } else {
+        blockdev = g_strdup_printf("-blockdev driver=file,node-name=file0,"
+                                   "filename=%s -blockdev driver=raw,"
+                                   "node-name=disk0,file=file0", t->img);
+    }
     t->qs = qtest_pc_boot("-nodefaults "
-        "-object iothread,id=iot0 -object iothread,id=iot1 "
-        "-blockdev driver=file,node-name=file0,filename=%s "
-        "-blockdev driver=raw,node-name=disk0,file=file0 "
+        "-object iothread,id=iot0 -object iothread,id=iot1 %s "
         "-device '{\"driver\": \"virtio-blk-poll-pci\", \"id\": \"vbp0\", "
         "\"drive\": \"disk0\", \"addr\": \"%x.0\"%s%s}'",
-        t->img, DEV_SLOT, devopts ? ", " : "", devopts ? devopts : "");
+        blockdev, DEV_SLOT, devopts ? ", " : "", devopts ? devopts : "");
     t->qts = t->qs->qts;
     t->pdev = virtio_pci_new(t->qs->pcibus,
                              &(QPCIAddress) { .devfn = QPCI_DEVFN(DEV_SLOT, 0) });
@@ -78,6 +86,10 @@ static VbpTest *vbp_boot(const char *devopts, int nvqs, uint64_t drop_features)
     g_assert_cmpint(t->dev->device_type, ==, VIRTIO_ID_BLOCK);
 
     qvirtio_pci_device_enable(t->pdev);
+    if (msix) {
+        qpci_msix_enable(t->pdev->pdev);
+        qvirtio_pci_set_msix_configuration_vector(t->pdev, &t->qs->alloc, 0);
+    }
     qvirtio_start_device(t->dev);
     features = qvirtio_get_features(t->dev);
     features &= ~(QVIRTIO_F_BAD_FEATURE | drop_features |
@@ -87,9 +99,18 @@ static VbpTest *vbp_boot(const char *devopts, int nvqs, uint64_t drop_features)
     t->nvqs = nvqs;
     for (int i = 0; i < nvqs; i++) {
         t->vq[i] = qvirtqueue_setup(t->dev, &t->qs->alloc, i);
+        if (msix) {
+            qvirtqueue_pci_msix_setup(t->pdev, (QVirtQueuePCI *)t->vq[i],
+                                      &t->qs->alloc, i + 1);
+        }
     }
     qvirtio_set_driver_ok(t->dev);
     return t;
+}
+
+static VbpTest *vbp_boot(const char *devopts, int nvqs, uint64_t drop_features)
+{
+    return vbp_boot_full(false, false, devopts, nvqs, drop_features);
 }
 
 static void vbp_shutdown(VbpTest *t)
@@ -245,6 +266,11 @@ static void vbp_write_read(VbpTest *t, QVirtQueue *vq, uint64_t sector,
     g_assert_cmpmem(rbuf, sizeof(rbuf), wbuf, sizeof(wbuf));
     guest_free(&t->qs->alloc, waddr);
     guest_free(&t->qs->alloc, raddr);
+}
+
+static void vbp_assert_alive(VbpTest *t)
+{
+    qtest_qmp_assert_success(t->qts, "{'execute': 'query-status'}");
 }
 
 /* CPU time (ticks) the thread @tid of QEMU has used */
@@ -463,6 +489,7 @@ static void test_idle_sleep(void)
     g_assert_cmpstr(qdict_get_str(st, "iothread"), ==, "iot0");
     g_assert_cmpint(qdict_get_int(st, "wakeups"), >=, 1);
     g_assert_cmpint(qdict_get_int(st, "poll-ns"), >=, 2000000);
+    g_assert_cmpint(qdict_get_int(st, "sleep-ns"), >=, 100 * 1000 * 1000);
     tid = qdict_get_int(st, "thread-id");
     qobject_unref(st);
 
@@ -479,55 +506,157 @@ static void test_idle_sleep(void)
     vbp_shutdown(t);
 }
 
-/* A burst is published with one used index update and at most one irq */
-static void test_batch_one_irq(void)
+/* Count the MSI-X messages of @vq that arrive within @wait_us */
+static int vbp_count_msix(VbpTest *t, QVirtQueue *vq, int64_t wait_us)
 {
-    VbpTest *t = vbp_boot("\"poll-idle-ns\": 1000000", 1,
-                          1ull << VIRTIO_RING_F_EVENT_IDX);
-    QVirtQueue *vq = t->vq[0];
-    uint64_t addr[32];
-    uint32_t head;
-    uint16_t used = vbp_used_idx(t, vq);
-    uint64_t notifies, suppressed;
+    gint64 end = g_get_monotonic_time() + wait_us;
+    int n = 0;
 
-    for (int i = 0; i < 32; i++) {
-        head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i, NULL, 512, &addr[i]);
-        vbp_publish_n(t, vq, head, i, i == 31 ? 32 : 0);
-    }
-    t->dev->bus->virtqueue_kick(t->dev, vq);
-    used += 32;
-    vbp_wait_used(t, vq, used);
-    for (int i = 0; i < 32; i++) {
-        g_assert_cmpint(vbp_status(t, addr[i], 512), ==, VIRTIO_BLK_S_OK);
-    }
-    g_assert_cmpint(vbp_stat(t->qts, 0, "requests"), ==, 32);
-    g_assert_cmpint(vbp_stat(t->qts, 0, "max-batch"), ==, 32);
-    notifies = vbp_stat(t->qts, 0, "notifies");
-    g_assert_cmpint(notifies, >=, 1);
-    g_assert_cmpint(notifies, <=, vbp_stat(t->qts, 0, "used-updates"));
-    g_assert_cmpint(vbp_stat(t->qts, 0, "used-updates"), <=,
-                    vbp_stat(t->qts, 0, "passes"));
-    /* The interrupt follows the used index update; give it a moment */
-    for (int i = 0; !t->dev->bus->get_queue_isr_status(t->dev, vq); i++) {
-        g_assert_cmpint(i, <, 10000);
+    while (g_get_monotonic_time() < end) {
+        if (t->dev->bus->get_queue_isr_status(t->dev, vq)) {
+            n++;
+        }
         g_usleep(100);
     }
+    return n;
+}
+
+/* Publish @n read requests at once (one avail index update), then kick */
+static void vbp_burst(VbpTest *t, QVirtQueue *vq, int n, uint64_t *addr)
+{
+    uint16_t used = vbp_used_idx(t, vq);
+
+    for (int i = 0; i < n; i++) {
+        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i, NULL, 512,
+                                    &addr[i]);
+        vbp_publish_n(t, vq, head, i, i == n - 1 ? n : 0);
+    }
+    t->dev->bus->virtqueue_kick(t->dev, vq);
+    vbp_wait_used(t, vq, used + n);
+    for (int i = 0; i < n; i++) {
+        g_assert_cmpint(vbp_status(t, addr[i], 512), ==, VIRTIO_BLK_S_OK);
+        guest_free(&t->qs->alloc, addr[i]);
+    }
+}
+
+/*
+ * A burst is taken in one pass, published with one used index update and
+ * signalled with one interrupt: the counters and the MSI-X messages the
+ * guest receives agree.  null-co completes inline, within the pass.
+ */
+static void test_batch_one_irq(void)
+{
+    VbpTest *t = vbp_boot_full(true, true, "\"poll-idle-ns\": 1000000", 1,
+                               1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+    uint64_t addr[32];
+    uint64_t notifies = 0, suppressed;
+
+    for (int round = 1; round <= 3; round++) {
+        uint64_t updates = vbp_stat(t->qts, 0, "used-updates");
+
+        vbp_burst(t, vq, 32, addr);
+        g_assert_cmpint(vbp_count_msix(t, vq, 50 * 1000), ==, 1);
+        notifies = vbp_stat(t->qts, 0, "notifies");
+        g_assert_cmpint(notifies, ==, round);
+        g_assert_cmpint(vbp_stat(t->qts, 0, "used-updates"), ==, updates + 1);
+        g_assert_cmpint(vbp_stat(t->qts, 0, "max-batch"), ==, 32);
+        g_usleep(5 * 1000);     /* let the queue fall asleep */
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "requests"), ==, 96);
 
     /* The driver polls: VRING_AVAIL_F_NO_INTERRUPT, no interrupt at all */
     qtest_writew(t->qts, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
     suppressed = vbp_stat(t->qts, 0, "notifies-suppressed");
-    for (int i = 0; i < 16; i++) {
-        head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i, NULL, 512, &addr[i]);
-        vbp_publish_n(t, vq, head, i, i == 15 ? 16 : 0);
-    }
-    t->dev->bus->virtqueue_kick(t->dev, vq);
-    used += 16;
-    vbp_wait_used(t, vq, used);
-    g_usleep(20 * 1000);
+    vbp_burst(t, vq, 16, addr);
+    g_assert_cmpint(vbp_count_msix(t, vq, 50 * 1000), ==, 0);
     g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, notifies);
     g_assert_cmpint(vbp_stat(t->qts, 0, "notifies-suppressed"), >,
                     suppressed);
-    g_assert_false(t->dev->bus->get_queue_isr_status(t->dev, vq));
+    vbp_shutdown(t);
+}
+
+/* stop while polling: nothing is served; cont: everything is */
+static void test_stop_cont(void)
+{
+    VbpTest *t = vbp_boot("\"busy-poll\": true", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    char buf[512];
+    uint64_t addr;
+    uint32_t head;
+    uint16_t used;
+
+    vbp_write_read(t, vq, 0, 0x61, true);
+    for (int i = 0; i < 3; i++) {
+        qtest_qmp_assert_success(t->qts, "{'execute': 'stop'}");
+        used = vbp_used_idx(t, vq);
+        memset(buf, 0x70 + i, sizeof(buf));
+        head = vbp_add_req(t, vq, VIRTIO_BLK_T_OUT, 16 + i, buf, 512, &addr);
+        vbp_publish(t, vq, head);
+        g_usleep(50 * 1000);
+        g_assert_cmpint(vbp_used_idx(t, vq), ==, used);
+        qtest_qmp_assert_success(t->qts, "{'execute': 'cont'}");
+        vbp_wait_used(t, vq, used + 1);
+        g_assert_cmpint(vbp_status(t, addr, 512), ==, VIRTIO_BLK_S_OK);
+        guest_free(&t->qs->alloc, addr);
+        vbp_write_read(t, vq, 32 + i, 0x80 + i, true);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "requests"), ==, 2 + 3 * 3);
+    vbp_shutdown(t);
+}
+
+/*
+ * Drained sections while the queue polls: a resize and a snapshot (which
+ * changes the graph under the device); the device keeps serving.
+ */
+static void test_drain_while_polling(void)
+{
+    VbpTest *t = vbp_boot("\"busy-poll\": true, \"iothread\": \"iot0\"",
+                          1, 0);
+    QVirtQueue *vq = t->vq[0];
+    g_autofree char *overlay = g_strdup_printf("%s.qcow2", t->img);
+
+    vbp_write_read(t, vq, 0, 0x01, true);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'block_resize', "
+                             "'arguments': {'node-name': 'disk0', "
+                             "'size': %d}}", IMAGE_SIZE / 2);
+    vbp_write_read(t, vq, 8, 0x02, true);
+    g_assert_cmpint(qvirtio_config_readq(t->dev, 0), ==, IMAGE_SIZE / 2 / 512);
+
+    qtest_qmp_assert_success(t->qts, "{'execute': 'blockdev-snapshot-sync', "
+                             "'arguments': {'node-name': 'disk0', "
+                             "'snapshot-file': %s, "
+                             "'snapshot-node-name': 'snap0', "
+                             "'format': 'qcow2'}}", overlay);
+    vbp_write_read(t, vq, 16, 0x03, true);
+    /* What was written before the snapshot still reads back */
+    vbp_write_read(t, vq, 0, 0x01, true);
+    unlink(overlay);
+    vbp_shutdown(t);
+}
+
+/* A device reset under load, then the queue is set up again and works */
+static void test_reset_under_load(void)
+{
+    VbpTest *t = vbp_boot("\"busy-poll\": true", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint64_t addr[16];
+
+    vbp_write_read(t, vq, 0, 0x11, true);
+    for (int i = 0; i < 16; i++) {
+        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i, NULL, 512,
+                                    &addr[i]);
+        vbp_publish(t, vq, head);
+    }
+    /* reset while those may be in flight */
+    qvirtqueue_cleanup(t->dev->bus, vq, &t->qs->alloc);
+    qvirtio_start_device(t->dev);
+    qvirtio_set_features(t->dev, t->dev->features);
+    t->vq[0] = vq = qvirtqueue_setup(t->dev, &t->qs->alloc, 0);
+    qvirtio_set_driver_ok(t->dev);
+    vbp_write_read(t, vq, 8, 0x22, true);
+    vbp_write_read(t, vq, 0, 0x11, true);
+    vbp_assert_alive(t);
     vbp_shutdown(t);
 }
 
@@ -617,11 +746,6 @@ static void test_own_iothread(void)
 /*
  * Malformed requests: each gets a defined outcome, and QEMU keeps going.
  */
-static void vbp_assert_alive(VbpTest *t)
-{
-    qtest_qmp_assert_success(t->qts, "{'execute': 'query-status'}");
-}
-
 static void vbp_assert_needs_reset(VbpTest *t)
 {
     gint64 start = g_get_monotonic_time();
@@ -809,6 +933,10 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/poll-event-idx", test_poll_event_idx);
     qtest_add_func("/virtio-blk-poll/idle-sleep", test_idle_sleep);
     qtest_add_func("/virtio-blk-poll/batch-one-irq", test_batch_one_irq);
+    qtest_add_func("/virtio-blk-poll/stop-cont", test_stop_cont);
+    qtest_add_func("/virtio-blk-poll/drain-while-polling",
+                   test_drain_while_polling);
+    qtest_add_func("/virtio-blk-poll/reset-under-load", test_reset_under_load);
     qtest_add_func("/virtio-blk-poll/two-iothreads", test_two_iothreads);
     qtest_add_func("/virtio-blk-poll/own-iothread", test_own_iothread);
     qtest_add_func("/virtio-blk-poll/poll-cpus", test_poll_cpus);
