@@ -33,7 +33,14 @@
 #include "block/aio.h"
 #include "block/aio-wait.h"
 #include "hw/qdev-properties.h"
+#include "block/block_int-common.h"
+#include "block/block_int-io.h"
+#include "block/graph-lock.h"
+#include "block/raw-aio.h"
 #include "hw/virtio/virtio-blk-poll.h"
+#include "hw/virtio/virtio-blk-poll-uring.h"
+#include "qemu/error-report.h"
+#include "qobject/qdict.h"
 #include "system/block-backend.h"
 #include "system/iothread.h"
 #include "trace.h"
@@ -55,6 +62,10 @@ typedef struct VirtIOBlockPollStats {
     uint64_t wakeups;           /* sleep -> polling transitions */
     uint64_t poll_ns;           /* time spent in finished polling phases */
     uint64_t sleep_ns;          /* time spent in finished sleeping phases */
+    uint64_t fast_rw;           /* reads and writes on the io_uring path */
+    uint64_t fast_flushes;      /* flushes on the io_uring path */
+    uint64_t fallback_rw;       /* reads and writes through the block layer */
+    uint64_t fallback_flushes;  /* flushes through the block layer */
 } VirtIOBlockPollStats;
 
 /*
@@ -67,6 +78,7 @@ struct VirtIOBlockPollQueue {
     IOThread *iothread;         /* constant; NULL if unknown */
     unsigned index;             /* constant */
     QEMUBH *poll_bh;            /* one pass; constant */
+    VBPUring *uring;            /* raw fast path; NULL without io_uring */
 
     /*
      * Handlers installed, ring may be served.  Set with the BQL by
@@ -203,11 +215,19 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
     int64_t now;
 
     defer_call_begin();
+    q->in_pass = true;
     if (vbp_may_serve(q)) {
-        q->in_pass = true;
         n = vbp_process_ring(q);
-        q->in_pass = false;
     }
+    if (q->uring) {
+        /* One submission for the pass, then take what is already done */
+        bool submitted = vbp_uring_submit(q->uring);
+
+        if (vbp_uring_reap(q->uring, submitted)) {
+            q->progress = true;
+        }
+    }
+    q->in_pass = false;
     vbp_flush(q);
     defer_call_end();
 
@@ -318,6 +338,230 @@ static void vbp_set_handlers(VirtIOBlockPollQueue *q, AioContext *ctx,
                        enable ? q : NULL);
 }
 
+/*
+ * Why requests cannot take the io_uring path now, or NULL if they can.
+ * Only a raw image without offset/size over a file or host_device node
+ * that nothing else uses qualifies: a block job, an export, a filter, a
+ * throttle group or detect-zeroes each must see the writes, so with any
+ * of them the block layer serves.  Dirty bitmaps are kept up to date by
+ * the fast path itself.
+ *
+ * Context: BQL held; the graph changes only in drained sections, and the
+ * queues are attached again after each.
+ */
+static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
+{
+    VirtIOBlock *s = VIRTIO_BLK(d);
+    BlockDriverState *bs = blk_bs(s->blk), *file;
+    BdrvChild *c;
+    int n = 0, fd;
+
+    GRAPH_RDLOCK_GUARD_MAINLOOP();
+
+    if (!d->fast_path) {
+        return "disabled with fast-path=off";
+    }
+    if (d->uring_error) {
+        return d->uring_error;
+    }
+    if (!bs || !bs->drv || strcmp(bs->drv->format_name, "raw")) {
+        return "not a raw image";
+    }
+    if (qdict_haskey(bs->options, "offset") ||
+        qdict_haskey(bs->options, "size")) {
+        return "raw image with an offset or size";
+    }
+    file = bs->file ? bs->file->bs : NULL;
+    fd = file ? raw_posix_get_fd(file) : -1;
+    if (fd < 0) {
+        return "raw image not over a file or host_device node";
+    }
+    if (blk_get_public(s->blk)->throttle_group_member.throttle_state) {
+        return "I/O throttling";
+    }
+    if ((bs->open_flags | file->open_flags) & BDRV_O_INACTIVE) {
+        return "image inactive (migration)";
+    }
+    if (bs->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF ||
+        file->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF) {
+        return "detect-zeroes";
+    }
+    QLIST_FOREACH(c, &bs->parents, next_parent) {
+        n++;
+    }
+    QLIST_FOREACH(c, &file->parents, next_parent) {
+        n++;
+    }
+    if (n != 2) {
+        return "image shared with another user (block job, export, ...)";
+    }
+
+    d->fast_write = !bdrv_is_read_only(bs) && !bdrv_is_read_only(file);
+    d->fast_direct = file->open_flags & BDRV_O_NOCACHE;
+    d->fast_align = MAX(bs->bl.request_alignment,
+                        file->bl.request_alignment);
+    d->fast_mem_align = bdrv_min_mem_align(file);
+    d->fast_bs = bs;
+    d->fast_file = file;
+    qatomic_set(&d->fast_fd, fd);
+    return NULL;
+}
+
+/* Context: BQL held */
+static void vbp_fast_path_update(VirtIOBlockPoll *d)
+{
+    const char *old = d->fast_reason;
+
+    qatomic_set(&d->fast_fd, -1);
+    d->fast_reason = vbp_fast_path_check(d);
+    if (d->fast_reason != old) {
+        trace_virtio_blk_poll_fast_path(d, d->fast_reason ?
+                                        d->fast_reason : "io_uring");
+    }
+}
+
+/*
+ * The fd for a fast path request on @q, or -1 if it must take the block
+ * layer.  On success the BlockBackend counts the request as in flight, so
+ * that drained sections wait for it.
+ *
+ * Context: the thread that handles the request
+ */
+static int vbp_fast_path_begin(VirtIOBlockPollQueue *q, bool is_write)
+{
+    VirtIOBlockPoll *d = q->dev;
+    VirtIOBlock *s = VIRTIO_BLK(d);
+    int fd = qatomic_read(&d->fast_fd);
+
+    if (fd < 0 || !q->uring || (is_write && !d->fast_write) ||
+        !qatomic_read(&q->active) ||
+        qemu_get_current_aio_context() != q->ctx) {
+        return -1;
+    }
+    /* Throttling can be switched on at any time, without a drain */
+    if (qatomic_read(d->throttle_state)) {
+        return -1;
+    }
+    blk_inc_in_flight(s->blk);
+    /*
+     * A drained section that begins now either sees this request in flight
+     * and waits for it, or has detached the queue, which we see here.
+     * Pairs with the barrier between detach and the drain's poll.
+     */
+    smp_mb();
+    if (!qatomic_read(&q->attached)) {
+        blk_dec_in_flight(s->blk);
+        return -1;
+    }
+    return fd;
+}
+
+static bool vbp_fast_path_aligned(VirtIOBlockPoll *d, int64_t offset,
+                                  QEMUIOVector *qiov)
+{
+    if (!d->fast_direct) {
+        return true;
+    }
+    if (!QEMU_IS_ALIGNED(offset, d->fast_align) ||
+        !QEMU_IS_ALIGNED(qiov->size, d->fast_align)) {
+        return false;
+    }
+    for (int i = 0; i < qiov->niov; i++) {
+        if (!QEMU_PTR_IS_ALIGNED(qiov->iov[i].iov_base, d->fast_mem_align) ||
+            !QEMU_IS_ALIGNED(qiov->iov[i].iov_len, d->fast_align)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Context: the queue's IOThread */
+static bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
+                          QEMUIOVector *qiov, BlockCompletionFunc *cb)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(req->dev);
+    VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
+    int fd;
+
+    if (!vbp_fast_path_aligned(d, offset, qiov)) {
+        goto fallback;
+    }
+    fd = vbp_fast_path_begin(q, is_write);
+    if (fd < 0) {
+        goto fallback;
+    }
+    if (!vbp_uring_queue_rw(q->uring, fd, is_write, offset, qiov, cb, req)) {
+        blk_dec_in_flight(req->dev->blk);
+        goto fallback;
+    }
+    STAT_ADD(q, fast_rw, 1);
+    if (!q->in_pass) {
+        vbp_uring_submit(q->uring);
+    }
+    return true;
+
+fallback:
+    STAT_ADD(q, fallback_rw, 1);
+    return false;
+}
+
+/* Context: the queue's IOThread */
+static bool vbp_submit_flush(VirtIOBlockReq *req, BlockCompletionFunc *cb)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(req->dev);
+    VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
+    int fd = vbp_fast_path_begin(q, true);
+
+    if (fd < 0) {
+        goto fallback;
+    }
+    if (!vbp_uring_queue_flush(q->uring, fd, cb, req)) {
+        blk_dec_in_flight(req->dev->blk);
+        goto fallback;
+    }
+    STAT_ADD(q, fast_flushes, 1);
+    if (!q->in_pass) {
+        vbp_uring_submit(q->uring);
+    }
+    return true;
+
+fallback:
+    STAT_ADD(q, fallback_flushes, 1);
+    return false;
+}
+
+/*
+ * A fast path write is done: let dirty bitmaps, flush bookkeeping and
+ * statistics of both nodes know, as bdrv_co_write_req_finish() would.
+ */
+static void vbp_uring_before_complete(void *opaque, bool is_write,
+                                      int64_t offset, uint64_t bytes, int ret)
+{
+    VirtIOBlockPoll *d = opaque;
+    BlockDriverState *nodes[] = { d->fast_bs, d->fast_file };
+
+    if (!is_write || ret < 0) {
+        return;
+    }
+    for (int i = 0; i < ARRAY_SIZE(nodes); i++) {
+        stat64_max(&nodes[i]->wr_highest_offset, offset + bytes);
+        qatomic_inc(&nodes[i]->write_gen);
+        bdrv_set_dirty(nodes[i], offset, bytes);
+    }
+}
+
+static void vbp_uring_after_complete(void *opaque)
+{
+    VirtIOBlockPoll *d = opaque;
+
+    blk_dec_in_flight(VIRTIO_BLK(d)->blk);
+}
+
+static const VBPUringOps vbp_uring_ops = {
+    .before_complete = vbp_uring_before_complete,
+    .after_complete = vbp_uring_after_complete,
+};
+
 /* Context: BQL held */
 static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
 {
@@ -325,7 +569,13 @@ static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
     VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(vq)];
 
     trace_virtio_blk_poll_attach(d, q->index);
+    if (q->index == 0) {
+        vbp_fast_path_update(d);
+    }
     q->ctx = ctx;
+    if (q->uring) {
+        vbp_uring_attach(q->uring, ctx);
+    }
     if (!qatomic_read(&q->polling) && !qatomic_read(&q->sleep_start_ns)) {
         qatomic_set(&q->sleep_start_ns,
                     qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
@@ -436,7 +686,16 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         g_autofree char *iothread = g_strdup(q->iothread ?
             object_get_canonical_path_component(OBJECT(q->iothread)) : "");
         bool polling = qatomic_read(&q->polling);
+        g_autofree char *path = g_strdup(
+            d->throttle_state && qatomic_read(d->throttle_state) ?
+            "I/O throttling" : qatomic_read(&d->fast_fd) >= 0 ? "io_uring" :
+            d->fast_reason ? d->fast_reason : "not started");
+        VBPUringStats us = { };
         bool ok;
+
+        if (q->uring) {
+            vbp_uring_get_stats(q->uring, &us);
+        }
 
 #define READ_STAT(f) st.f = qatomic_read(&q->stats.f)
         READ_STAT(requests);
@@ -451,6 +710,10 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         READ_STAT(wakeups);
         READ_STAT(poll_ns);
         READ_STAT(sleep_ns);
+        READ_STAT(fast_rw);
+        READ_STAT(fast_flushes);
+        READ_STAT(fallback_rw);
+        READ_STAT(fallback_flushes);
 #undef READ_STAT
         if (polling) {
             st.poll_ns += now - qatomic_read(&q->poll_start_ns);
@@ -477,7 +740,19 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
                                &st.notifies_suppressed, errp) &&
              visit_type_uint64(v, "wakeups", &st.wakeups, errp) &&
              visit_type_uint64(v, "poll-ns", &st.poll_ns, errp) &&
-             visit_type_uint64(v, "sleep-ns", &st.sleep_ns, errp);
+             visit_type_uint64(v, "sleep-ns", &st.sleep_ns, errp) &&
+             visit_type_str(v, "path", &path, errp) &&
+             visit_type_uint64(v, "fast-rw", &st.fast_rw, errp) &&
+             visit_type_uint64(v, "fast-flushes", &st.fast_flushes, errp) &&
+             visit_type_uint64(v, "fallback-rw", &st.fallback_rw, errp) &&
+             visit_type_uint64(v, "fallback-flushes", &st.fallback_flushes,
+                               errp) &&
+             visit_type_uint64(v, "uring-sqes", &us.sqes, errp) &&
+             visit_type_uint64(v, "uring-submit-calls", &us.submit_calls,
+                               errp) &&
+             visit_type_uint64(v, "early-completions", &us.early_completions,
+                               errp) &&
+             visit_type_uint64(v, "uring-resubmits", &us.resubmits, errp);
         if (ok) {
             ok = visit_check_struct(v, errp);
         }
@@ -657,7 +932,24 @@ static void vbp_realize(DeviceState *dev, Error **errp)
         q->iothread = vbp_queue_iothread(s, q->ctx);
         q->poll_bh = aio_bh_new_guarded(q->ctx, vbp_poll_bh, q,
                                         &DEVICE(dev)->mem_reentrancy_guard);
+        if (d->fast_path && !d->uring_error) {
+            Error *local_err = NULL;
+
+            q->uring = vbp_uring_new(s->conf.queue_size, &vbp_uring_ops, d,
+                                     &local_err);
+            if (!q->uring) {
+                d->uring_error = g_strdup_printf("io_uring unavailable: %s",
+                                                 error_get_pretty(local_err));
+                warn_report("virtio-blk-poll: %s; requests take the block "
+                            "layer", d->uring_error);
+                error_free(local_err);
+            }
+        }
     }
+    d->fast_fd = -1;
+    d->fast_reason = "not started";
+    d->throttle_state =
+        &blk_get_public(s->blk)->throttle_group_member.throttle_state;
     if (d->poll_cpus && !vbp_apply_poll_cpus(d, errp)) {
         vbp_unrealize(dev);
         return;
@@ -680,9 +972,15 @@ static void vbp_unrealize(DeviceState *dev)
     vbpc->parent_unrealize(dev);
     for (unsigned i = 0; i < s->conf.num_queues; i++) {
         qemu_bh_delete(d->queues[i].poll_bh);
+        if (d->queues[i].uring) {
+            vbp_uring_detach(d->queues[i].uring);
+            vbp_uring_free(d->queues[i].uring);
+        }
     }
     g_free(d->queues);
     d->queues = NULL;
+    g_free(d->uring_error);
+    d->uring_error = NULL;
     if (d->own_iothread) {
         /* The iothread link holds the last reference until finalize */
         iothread_destroy(d->own_iothread);
@@ -697,6 +995,7 @@ static const Property vbp_properties[] = {
     DEFINE_PROP_UINT32("batch-max", VirtIOBlockPoll, batch_max,
                        VIRTIO_BLK_POLL_DEFAULT_BATCH),
     DEFINE_PROP_STRING("poll-cpus", VirtIOBlockPoll, poll_cpus),
+    DEFINE_PROP_BOOL("fast-path", VirtIOBlockPoll, fast_path, true),
 };
 
 static void vbp_class_init(ObjectClass *klass, void *data)
@@ -720,6 +1019,10 @@ static void vbp_class_init(ObjectClass *klass, void *data)
         "Host CPUs for the serving IOThreads, a CPU list such as 2-3,6 "
         "for all of them, or one list per IOThread separated by ':' "
         "(in the order of the queues they serve)");
+    object_class_property_set_description(klass, "fast-path",
+        "Serve reads, writes and flushes of a raw image over a file or "
+        "host_device node through a per-queue io_uring (off: always "
+        "through the block layer)");
     object_class_property_add(klass, "stats", "VirtIOBlockPollQueueStats",
                               vbp_get_stats, NULL, NULL, NULL);
     object_class_property_set_description(klass, "stats",
@@ -735,6 +1038,8 @@ static void vbp_class_init(ObjectClass *klass, void *data)
     vbc->detach_vq = vbp_detach_vq;
     vbc->stop_vq = vbp_stop_vq;
     vbc->push_request = vbp_push_request;
+    vbc->submit_rw = vbp_submit_rw;
+    vbc->submit_flush = vbp_submit_flush;
 }
 
 static const TypeInfo vbp_info = {

@@ -13,6 +13,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/mount.h>
 #include "libqtest.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
@@ -30,6 +31,8 @@
 #define IMAGE_SIZE      (8 * 1024 * 1024)
 #define TIMEOUT_US      (30 * 1000 * 1000)
 #define DEV_SLOT        4
+/* Request layout: header, data at DATA_OFS (page aligned), status after */
+#define DATA_OFS        4096
 
 typedef struct VbpTest {
     QOSState *qs;
@@ -57,17 +60,25 @@ static char *vbp_image_create(void)
  * Boot a pc machine with one virtio-blk-poll-pci at slot DEV_SLOT, with
  * @devopts added to its JSON -device options, and set up @nvqs queues.
  */
-static VbpTest *vbp_boot_full(bool null_co, bool msix, const char *devopts,
-                              int nvqs, uint64_t drop_features)
+/*
+ * @blockdev: the -blockdev options of the disk, node "disk0"; "%s" in it
+ * stands for the image file; NULL: a raw image over a file node "file0";
+ * "null": null-co
+ */
+static VbpTest *vbp_boot_args(const char *blockdev_fmt, bool msix,
+                              const char *devopts, int nvqs,
+                              uint64_t drop_features)
 {
     VbpTest *t = g_new0(VbpTest, 1);
     g_autofree char *blockdev = NULL;
     uint64_t features;
 
     t->img = vbp_image_create();
-    if (null_co) {
+    if (!g_strcmp0(blockdev_fmt, "null")) {
         blockdev = g_strdup_printf("-blockdev driver=null-co,node-name=disk0,"
                                    "read-zeroes=on,size=%d", IMAGE_SIZE);
+    } else if (blockdev_fmt) {
+        blockdev = g_strdup_printf(blockdev_fmt, t->img);
     } else {
         blockdev = g_strdup_printf("-blockdev driver=file,node-name=file0,"
                                    "filename=%s -blockdev driver=raw,"
@@ -110,7 +121,7 @@ static VbpTest *vbp_boot_full(bool null_co, bool msix, const char *devopts,
 
 static VbpTest *vbp_boot(const char *devopts, int nvqs, uint64_t drop_features)
 {
-    return vbp_boot_full(false, false, devopts, nvqs, drop_features);
+    return vbp_boot_args(NULL, false, devopts, nvqs, drop_features);
 }
 
 static void vbp_shutdown(VbpTest *t)
@@ -127,12 +138,12 @@ static void vbp_shutdown(VbpTest *t)
 
 /*
  * Queue a request in the descriptor table (not yet in the avail ring):
- * header, optional data, status byte.  Returns the head descriptor; the
- * guest address of the buffer is stored in *addr.
+ * header, optional data in @nseg descriptors, status byte.  Returns the
+ * head descriptor; the guest address of the buffer is stored in *addr.
  */
-static uint32_t vbp_add_req(VbpTest *t, QVirtQueue *vq, uint32_t type,
-                            uint64_t sector, const void *data, size_t len,
-                            uint64_t *addr)
+static uint32_t vbp_add_req_seg(VbpTest *t, QVirtQueue *vq, uint32_t type,
+                                uint64_t sector, const void *data, size_t len,
+                                int nseg, uint64_t *addr)
 {
     struct virtio_blk_outhdr hdr = {
         .type = cpu_to_le32(type),
@@ -140,26 +151,37 @@ static uint32_t vbp_add_req(VbpTest *t, QVirtQueue *vq, uint32_t type,
     };
     uint8_t status = 0xff;
     uint32_t head;
+    size_t seg = len / nseg, done = 0;
 
-    *addr = guest_alloc(&t->qs->alloc, sizeof(hdr) + len + 1);
+    *addr = guest_alloc(&t->qs->alloc, DATA_OFS + len + 1);
     qtest_memwrite(t->qts, *addr, &hdr, sizeof(hdr));
     if (data) {
-        qtest_memwrite(t->qts, *addr + sizeof(hdr), data, len);
+        qtest_memwrite(t->qts, *addr + DATA_OFS, data, len);
     }
-    qtest_memwrite(t->qts, *addr + sizeof(hdr) + len, &status, 1);
+    qtest_memwrite(t->qts, *addr + DATA_OFS + len, &status, 1);
 
     head = qvirtqueue_add(t->qts, vq, *addr, sizeof(hdr), false, true);
-    if (len) {
-        qvirtqueue_add(t->qts, vq, *addr + sizeof(hdr), len,
+    for (int i = 0; i < nseg && len; i++) {
+        size_t n = i == nseg - 1 ? len - done : seg;
+
+        qvirtqueue_add(t->qts, vq, *addr + DATA_OFS + done, n,
                        type == VIRTIO_BLK_T_IN, true);
+        done += n;
     }
-    qvirtqueue_add(t->qts, vq, *addr + sizeof(hdr) + len, 1, true, false);
+    qvirtqueue_add(t->qts, vq, *addr + DATA_OFS + len, 1, true, false);
     return head;
+}
+
+static uint32_t vbp_add_req(VbpTest *t, QVirtQueue *vq, uint32_t type,
+                            uint64_t sector, const void *data, size_t len,
+                            uint64_t *addr)
+{
+    return vbp_add_req_seg(t, vq, type, sector, data, len, 1, addr);
 }
 
 static uint8_t vbp_status(VbpTest *t, uint64_t addr, size_t len)
 {
-    return qtest_readb(t->qts, addr + sizeof(struct virtio_blk_outhdr) + len);
+    return qtest_readb(t->qts, addr + DATA_OFS + len);
 }
 
 /* Put @head in the avail ring, as a guest does, but never kick */
@@ -262,7 +284,7 @@ static void vbp_write_read(VbpTest *t, QVirtQueue *vq, uint64_t sector,
     }
     vbp_wait_used(t, vq, ++used);
     g_assert_cmpint(vbp_status(t, raddr, 512), ==, VIRTIO_BLK_S_OK);
-    qtest_memread(t->qts, raddr + 16, rbuf, sizeof(rbuf));
+    qtest_memread(t->qts, raddr + DATA_OFS, rbuf, sizeof(rbuf));
     g_assert_cmpmem(rbuf, sizeof(rbuf), wbuf, sizeof(wbuf));
     guest_free(&t->qs->alloc, waddr);
     guest_free(&t->qs->alloc, raddr);
@@ -546,7 +568,7 @@ static void vbp_burst(VbpTest *t, QVirtQueue *vq, int n, uint64_t *addr)
  */
 static void test_batch_one_irq(void)
 {
-    VbpTest *t = vbp_boot_full(true, true, "\"poll-idle-ns\": 1000000", 1,
+    VbpTest *t = vbp_boot_args("null", true, "\"poll-idle-ns\": 1000000", 1,
                                1ull << VIRTIO_RING_F_EVENT_IDX);
     QVirtQueue *vq = t->vq[0];
     uint64_t addr[32];
@@ -657,6 +679,520 @@ static void test_reset_under_load(void)
     vbp_write_read(t, vq, 8, 0x22, true);
     vbp_write_read(t, vq, 0, 0x11, true);
     vbp_assert_alive(t);
+    vbp_shutdown(t);
+}
+
+/* A string counter of queue 0 */
+static char *vbp_stat_str(QTestState *qts, const char *name)
+{
+    QDict *st = vbp_stats(qts, "vbp0", 0);
+    char *v = g_strdup(qdict_get_str(st, name));
+
+    qobject_unref(st);
+    return v;
+}
+
+static void vbp_assert_path(VbpTest *t, const char *expect)
+{
+    g_autofree char *path = vbp_stat_str(t->qts, "path");
+
+    if (!g_str_has_prefix(path, expect)) {
+        g_test_message("path is '%s', expected '%s'", path, expect);
+    }
+    g_assert_true(g_str_has_prefix(path, expect));
+}
+
+/* Submit one request with a kick and wait for it; returns the status */
+static uint8_t vbp_do(VbpTest *t, QVirtQueue *vq, uint32_t type,
+                      uint64_t sector, void *buf, size_t len, int nseg)
+{
+    uint64_t addr;
+    uint16_t used = vbp_used_idx(t, vq);
+    uint32_t head = vbp_add_req_seg(t, vq, type, sector,
+                                    type == VIRTIO_BLK_T_OUT ? buf : NULL,
+                                    len, nseg, &addr);
+    uint8_t status;
+
+    qvirtqueue_kick(t->qts, t->dev, vq, head);
+    vbp_wait_used(t, vq, used + 1);
+    status = vbp_status(t, addr, len);
+    if (type == VIRTIO_BLK_T_IN && status == VIRTIO_BLK_S_OK) {
+        qtest_memread(t->qts, addr + DATA_OFS, buf, len);
+    }
+    guest_free(&t->qs->alloc, addr);
+    return status;
+}
+
+/* What the host file holds at @offset */
+static void vbp_host_read(const char *path, int64_t offset, void *buf,
+                          size_t len)
+{
+    int fd = open(path, O_RDONLY);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, buf, len, offset), ==, len);
+    close(fd);
+}
+
+/*
+ * Writes of several sizes and segment counts land in the host file, byte
+ * for byte, and read back; then a flush.
+ */
+typedef enum {
+    PATH_FAST,          /* every request on the io_uring path */
+    PATH_FALLBACK,      /* every request through the block layer */
+    PATH_ANY,
+} VbpPath;
+
+static void vbp_check_data(VbpTest *t, VbpPath path)
+{
+    static const struct {
+        uint64_t sector;
+        size_t len;
+        int nseg;
+    } io[] = {
+        { 1, 512, 1 }, { 9, 4096, 3 }, { 128, 65536, 2 }, { 301, 1536, 3 },
+        { 4096, 131072, 32 },
+    };
+    QVirtQueue *vq = t->vq[0];
+
+    for (int i = 0; i < ARRAY_SIZE(io); i++) {
+        g_autofree uint8_t *w = g_malloc(io[i].len);
+        g_autofree uint8_t *r = g_malloc(io[i].len);
+
+        for (size_t j = 0; j < io[i].len; j++) {
+            w[j] = i * 37 + j * 7 + (j >> 9);
+        }
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, io[i].sector, w,
+                               io[i].len, io[i].nseg), ==, VIRTIO_BLK_S_OK);
+        vbp_host_read(t->img, io[i].sector * 512, r, io[i].len);
+        g_assert_cmpmem(r, io[i].len, w, io[i].len);
+        memset(r, 0, io[i].len);
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, io[i].sector, r,
+                               io[i].len, io[i].nseg), ==, VIRTIO_BLK_S_OK);
+        g_assert_cmpmem(r, io[i].len, w, io[i].len);
+    }
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, 1), ==,
+                    VIRTIO_BLK_S_OK);
+    if (path == PATH_FAST) {
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==,
+                        2 * ARRAY_SIZE(io));
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fast-flushes"), ==, 1);
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==, 0);
+    } else if (path == PATH_FALLBACK) {
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, 0);
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==,
+                        2 * ARRAY_SIZE(io));
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-flushes"), ==, 1);
+    }
+}
+
+/* The io_uring path, page cache */
+static void test_fast_data(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+
+    vbp_check_data(t, PATH_FAST);
+    vbp_assert_path(t, "io_uring");
+    vbp_shutdown(t);
+}
+
+/* The io_uring path with O_DIRECT, where the host file system allows it */
+static void test_fast_data_direct(void)
+{
+    g_autofree char *probe = vbp_image_create();
+    int fd = open(probe, O_RDWR | O_DIRECT);
+    VbpTest *t;
+
+    unlink(probe);
+    if (fd < 0) {
+        g_test_skip("the temporary directory does not support O_DIRECT");
+        return;
+    }
+    close(fd);
+    t = vbp_boot_args("-blockdev driver=file,node-name=file0,filename=%s,"
+                      "cache.direct=on -blockdev driver=raw,node-name=disk0,"
+                      "file=file0", false, NULL, 1, 0);
+    vbp_assert_path(t, "io_uring");
+    /*
+     * Requests aligned to what the file system needs for O_DIRECT take the
+     * fast path (the 64 KiB and 128 KiB ones at least), the others the
+     * block layer, which bounces them
+     */
+    vbp_check_data(t, PATH_ANY);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), >=, 4);
+    vbp_shutdown(t);
+}
+
+/* The block layer path: fast-path=off */
+static void test_fallback_data(void)
+{
+    VbpTest *t = vbp_boot("\"fast-path\": false", 1, 0);
+
+    vbp_assert_path(t, "disabled");
+    vbp_check_data(t, PATH_FALLBACK);
+    vbp_shutdown(t);
+}
+
+/* A qcow2 image takes the block layer, with the same results */
+static void test_fallback_qcow2(void)
+{
+    g_autofree char *qcow2 = g_strdup_printf("%s/vbp-test-%d.qcow2",
+                                             g_get_tmp_dir(), getpid());
+    const char *qemu_img = g_getenv("QTEST_QEMU_IMG");
+    g_autofree char *cmd = NULL;
+    g_autofree char *blockdev = NULL;
+    VbpTest *t;
+    uint8_t w[8192], r[8192];
+
+    if (!qemu_img) {
+        g_test_skip("QTEST_QEMU_IMG not set");
+        return;
+    }
+    cmd = g_strdup_printf("%s create -q -f qcow2 %s 8M", qemu_img, qcow2);
+    g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, NULL, NULL));
+    /* vbp_boot_args() puts its own image file name in the first %%s */
+    blockdev = g_strdup_printf("-blockdev driver=file,node-name=file0,"
+                               "filename=%s -blockdev driver=qcow2,"
+                               "node-name=disk0,file=file0%%.0s", qcow2);
+    t = vbp_boot_args(blockdev, false, NULL, 1, 0);
+    vbp_assert_path(t, "not a raw image");
+    for (int i = 0; i < 4; i++) {
+        memset(w, 0x30 + i, sizeof(w));
+        g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_OUT, i * 100, w,
+                               sizeof(w), i + 1), ==, VIRTIO_BLK_S_OK);
+        g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_IN, i * 100, r,
+                               sizeof(r), 1), ==, VIRTIO_BLK_S_OK);
+        g_assert_cmpmem(r, sizeof(r), w, sizeof(w));
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==, 8);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, 0);
+    vbp_shutdown(t);
+    unlink(qcow2);
+}
+
+/*
+ * A burst of N requests is submitted with one io_uring_enter(), and
+ * reads of page-cached data complete in the same pass (early completion).
+ */
+static void test_one_submit_per_batch(void)
+{
+    VbpTest *t = vbp_boot("\"poll-idle-ns\": 1000000", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[4096];
+    uint64_t addr[16], calls, sqes, early;
+
+    memset(buf, 0xab, sizeof(buf));
+    for (int i = 0; i < 16; i++) {
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, i * 16, buf,
+                               sizeof(buf), 1), ==, VIRTIO_BLK_S_OK);
+    }
+    g_usleep(5 * 1000);
+    calls = vbp_stat(t->qts, 0, "uring-submit-calls");
+    sqes = vbp_stat(t->qts, 0, "uring-sqes");
+    early = vbp_stat(t->qts, 0, "early-completions");
+
+    /* 16 reads of 4 KiB, 4 KiB apart: nothing to merge */
+    {
+        uint16_t used = vbp_used_idx(t, vq);
+
+        for (int i = 0; i < 16; i++) {
+            uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i * 16, NULL,
+                                        sizeof(buf), &addr[i]);
+            vbp_publish_n(t, vq, head, i, i == 15 ? 16 : 0);
+        }
+        t->dev->bus->virtqueue_kick(t->dev, vq);
+        vbp_wait_used(t, vq, used + 16);
+    }
+    for (int i = 0; i < 16; i++) {
+        g_assert_cmpint(vbp_status(t, addr[i], sizeof(buf)), ==,
+                        VIRTIO_BLK_S_OK);
+        g_assert_cmpint(qtest_readb(t->qts, addr[i] + DATA_OFS + 100), ==,
+                        0xab);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "uring-sqes") - sqes, ==, 16);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "uring-submit-calls") - calls, ==, 1);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "early-completions") - early, >, 0);
+    vbp_shutdown(t);
+}
+
+/* Dirty bitmaps see the writes of the fast path */
+static void test_fast_dirty_bitmap(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[4096] = { 1 };
+    QDict *rsp;
+    QList *nodes;
+    const QListEntry *e;
+    int64_t count = -1;
+
+    vbp_write_read(t, vq, 0, 0x10, true);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'block-dirty-bitmap-add', "
+                             "'arguments': {'node': 'disk0', 'name': 'bm0', "
+                             "'granularity': 65536}}");
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 8, buf, sizeof(buf), 1),
+                    ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 1024 * 1024 / 512, buf,
+                           sizeof(buf), 2), ==, VIRTIO_BLK_S_OK);
+    vbp_assert_path(t, "io_uring");
+
+    rsp = qtest_qmp(t->qts, "{'execute': 'query-named-block-nodes', "
+                    "'arguments': {'flat': true}}");
+    nodes = qdict_get_qlist(rsp, "return");
+    QLIST_FOREACH_ENTRY(nodes, e) {
+        QDict *node = qobject_to(QDict, qlist_entry_obj(e));
+        QList *bitmaps;
+
+        if (strcmp(qdict_get_str(node, "node-name"), "disk0") ||
+            !qdict_haskey(node, "dirty-bitmaps")) {
+            continue;
+        }
+        bitmaps = qdict_get_qlist(node, "dirty-bitmaps");
+        count = qdict_get_int(qobject_to(QDict, qlist_peek(bitmaps)),
+                              "count");
+    }
+    qobject_unref(rsp);
+    g_assert_cmpint(count, ==, 2 * 65536);
+    vbp_shutdown(t);
+}
+
+/* Throttling moves requests to the block layer, and it takes effect */
+static void test_throttle(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint64_t addr[5];
+    uint16_t used;
+
+    vbp_write_read(t, vq, 0, 0x10, true);
+    vbp_assert_path(t, "io_uring");
+    qtest_qmp_assert_success(t->qts, "{'execute': 'block_set_io_throttle', "
+        "'arguments': {'id': '/machine/peripheral/vbp0/virtio-backend', 'bps': 0, 'bps_rd': 0, 'bps_wr': 0, "
+        "'iops': 1, 'iops_rd': 0, 'iops_wr': 0}}");
+    vbp_assert_path(t, "I/O throttling");
+
+    used = vbp_used_idx(t, vq);
+    for (int i = 0; i < 5; i++) {
+        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i, NULL, 512,
+                                    &addr[i]);
+        qvirtqueue_kick(t->qts, t->dev, vq, head);
+    }
+    /* Throttled: the virtual clock of qtest stands still */
+    g_usleep(200 * 1000);
+    g_assert_cmpint((uint16_t)(vbp_used_idx(t, vq) - used), <, 5);
+    qtest_clock_step(t->qts, 10 * 1000 * 1000 * 1000LL);
+    vbp_wait_used(t, vq, used + 5);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), >=, 5);
+
+    /* Without limits the fast path is back */
+    qtest_qmp_assert_success(t->qts, "{'execute': 'block_set_io_throttle', "
+        "'arguments': {'id': '/machine/peripheral/vbp0/virtio-backend', 'bps': 0, 'bps_rd': 0, 'bps_wr': 0, "
+        "'iops': 0, 'iops_rd': 0, 'iops_wr': 0}}");
+    vbp_assert_path(t, "io_uring");
+    vbp_shutdown(t);
+}
+
+/* A mirror job sees every write; the copy equals the source */
+static void test_mirror(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    g_autofree char *target = vbp_image_create();
+    g_autofree uint8_t *a = g_malloc(IMAGE_SIZE);
+    g_autofree uint8_t *b = g_malloc(IMAGE_SIZE);
+    uint8_t buf[65536];
+    uint64_t fast;
+
+    for (int i = 0; i < 8; i++) {
+        memset(buf, 0x20 + i, sizeof(buf));
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, i * 1024, buf,
+                               sizeof(buf), 4), ==, VIRTIO_BLK_S_OK);
+    }
+    qtest_qmp_assert_success(t->qts, "{'execute': 'blockdev-add', "
+        "'arguments': {'driver': 'raw', 'node-name': 'tgt', 'file': "
+        "{'driver': 'file', 'filename': %s}}}", target);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'blockdev-mirror', "
+        "'arguments': {'job-id': 'm0', 'device': 'disk0', 'target': 'tgt', "
+        "'sync': 'full'}}");
+    vbp_assert_path(t, "");
+    fast = vbp_stat(t->qts, 0, "fast-rw");
+    /* writes while the job runs */
+    for (int i = 0; i < 8; i++) {
+        memset(buf, 0x40 + i, sizeof(buf));
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, i * 1024 + 64, buf,
+                               sizeof(buf), 4), ==, VIRTIO_BLK_S_OK);
+    }
+    qtest_qmp_eventwait(t->qts, "BLOCK_JOB_READY");
+    for (int i = 0; i < 8; i++) {
+        memset(buf, 0x60 + i, sizeof(buf));
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, i * 1024 + 256, buf,
+                               sizeof(buf), 4), ==, VIRTIO_BLK_S_OK);
+    }
+    /* none of those took the fast path */
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, fast);
+    /* cancelling a ready job leaves a consistent copy, without a pivot */
+    qtest_qmp_assert_success(t->qts, "{'execute': 'block-job-cancel', "
+                             "'arguments': {'device': 'm0'}}");
+    qtest_qmp_eventwait(t->qts, "BLOCK_JOB_COMPLETED");
+    vbp_host_read(t->img, 0, a, IMAGE_SIZE);
+    vbp_host_read(target, 0, b, IMAGE_SIZE);
+    g_assert_true(memcmp(a, b, IMAGE_SIZE) == 0);
+
+    /* the job is gone: the fast path is back */
+    qtest_qmp_assert_success(t->qts, "{'execute': 'blockdev-del', "
+                             "'arguments': {'node-name': 'tgt'}}");
+    vbp_write_read(t, vq, 0, 0x10, true);
+    vbp_assert_path(t, "io_uring");
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), >, fast);
+    unlink(target);
+    vbp_shutdown(t);
+}
+
+/* A read-only image: reads take the fast path, writes fail as upstream */
+static void test_read_only(void)
+{
+    VbpTest *t = vbp_boot_args("-blockdev driver=file,node-name=file0,"
+                               "filename=%s,read-only=on -blockdev driver=raw,"
+                               "node-name=disk0,file=file0,read-only=on",
+                               false, NULL, 1, 0);
+    uint8_t buf[512] = { 0 };
+
+    g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_IN, 0, buf, 512, 1),
+                    ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, 1);
+    g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_OUT, 0, buf, 512, 1),
+                    ==, VIRTIO_BLK_S_IOERR);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==, 1);
+    vbp_assert_alive(t);
+    vbp_shutdown(t);
+}
+
+static bool vbp_vm_running(VbpTest *t)
+{
+    QDict *rsp = qtest_qmp(t->qts, "{'execute': 'query-status'}");
+    bool running = qdict_get_bool(qdict_get_qdict(rsp, "return"), "running");
+
+    qobject_unref(rsp);
+    return running;
+}
+
+/*
+ * Write @n chunks of @len bytes; when the VM stops on a write error,
+ * call @fix and continue.  Every chunk must be on the host at the end.
+ * Returns how many times the VM stopped.
+ */
+static int vbp_write_through_stops(VbpTest *t, size_t len, int n,
+                                   void (*fix)(void *), void *opaque)
+{
+    QVirtQueue *vq = t->vq[0];
+    g_autofree uint8_t *w = g_malloc(len);
+    g_autofree uint8_t *r = g_malloc(len);
+    int stops = 0;
+
+    for (int i = 0; i < n; i++) {
+        uint16_t used = vbp_used_idx(t, vq);
+        uint64_t addr;
+        uint32_t head;
+        gint64 start = g_get_monotonic_time();
+
+        memset(w, 0x50 + i, len);
+        head = vbp_add_req(t, vq, VIRTIO_BLK_T_OUT, i * len / 512, w, len,
+                           &addr);
+        qvirtqueue_kick(t->qts, t->dev, vq, head);
+        while (vbp_used_idx(t, vq) == used) {
+            if (!vbp_vm_running(t)) {
+                /* werror=stop: the request waits, uncompleted */
+                g_usleep(20 * 1000);
+                g_assert_cmpint(vbp_used_idx(t, vq), ==, used);
+                stops++;
+                fix(opaque);
+                qtest_qmp_assert_success(t->qts, "{'execute': 'cont'}");
+            }
+            g_assert_cmpint(g_get_monotonic_time() - start, <=, TIMEOUT_US);
+            g_usleep(1000);
+        }
+        g_assert_cmpint(vbp_status(t, addr, len), ==, VIRTIO_BLK_S_OK);
+        guest_free(&t->qs->alloc, addr);
+    }
+    for (int i = 0; i < n; i++) {
+        memset(w, 0x50 + i, len);
+        vbp_host_read(t->img, i * len, r, len);
+        g_assert_cmpmem(r, len, w, len);
+    }
+    return stops;
+}
+
+static void vbp_tmpfs_grow(void *dir)
+{
+    g_assert_cmpint(mount(NULL, dir, NULL, MS_REMOUNT, "size=16m"), ==, 0);
+}
+
+/*
+ * ENOSPC from a real file system with werror=stop: the VM stops, and
+ * after making room and 'cont' the write completes and the data is right.
+ * On the io_uring path (@opaque false) and through the block layer.
+ */
+static void test_enospc_stop(const void *opaque)
+{
+    bool fallback = GPOINTER_TO_INT(opaque);
+    g_autofree char *dir = g_dir_make_tmp("vbp-enospc-XXXXXX", NULL);
+    g_autofree char *img = NULL;
+    g_autofree char *blockdev = NULL;
+    VbpTest *t;
+    int fd;
+
+    g_assert_nonnull(dir);
+    if (geteuid() != 0 ||
+        mount("tmpfs", dir, "tmpfs", 0, "size=1m") != 0) {
+        rmdir(dir);
+        g_test_skip("needs root to mount a small tmpfs");
+        return;
+    }
+    img = g_strdup_printf("%s/disk.raw", dir);
+    fd = open(img, O_RDWR | O_CREAT, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, IMAGE_SIZE), ==, 0);
+    close(fd);
+
+    blockdev = g_strdup_printf("-blockdev driver=file,node-name=file0,"
+                               "filename=%s -blockdev driver=raw,"
+                               "node-name=disk0,file=file0%%.0s", img);
+    t = vbp_boot_args(blockdev, false, fallback ?
+                      "\"werror\": \"stop\", \"fast-path\": false" :
+                      "\"werror\": \"stop\"", 1, 0);
+    g_free(t->img);
+    t->img = g_strdup(img);
+    vbp_assert_path(t, fallback ? "disabled" : "io_uring");
+
+    g_assert_cmpint(vbp_write_through_stops(t, 256 * 1024, 8,
+                                            vbp_tmpfs_grow, dir), >=, 1);
+    if (fallback) {
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, 0);
+    } else {
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==, 0);
+    }
+    vbp_shutdown(t);
+    umount2(dir, MNT_DETACH);
+    rmdir(dir);
+}
+
+static void vbp_nothing(void *opaque)
+{
+}
+
+/* EIO injected by blkdebug (block layer path) with werror=stop */
+static void test_eio_stop(void)
+{
+    VbpTest *t = vbp_boot_args("-blockdev driver=blkdebug,node-name=dbg,"
+        "image.driver=file,image.filename=%s,"
+        "inject-error.0.event=write_aio,inject-error.0.errno=5,"
+        "inject-error.0.once=on -blockdev driver=raw,node-name=disk0,"
+        "file=dbg", false, "\"werror\": \"stop\"", 1, 0);
+
+    vbp_assert_path(t, "raw image not over");
+    g_assert_cmpint(vbp_write_through_stops(t, 4096, 4, vbp_nothing, NULL),
+                    ==, 1);
     vbp_shutdown(t);
 }
 
@@ -938,6 +1474,22 @@ static void register_virtio_blk_poll_test(void)
                    test_drain_while_polling);
     qtest_add_func("/virtio-blk-poll/reset-under-load", test_reset_under_load);
     qtest_add_func("/virtio-blk-poll/two-iothreads", test_two_iothreads);
+    qtest_add_func("/virtio-blk-poll/fast/data", test_fast_data);
+    qtest_add_func("/virtio-blk-poll/fast/data-direct", test_fast_data_direct);
+    qtest_add_func("/virtio-blk-poll/fast/one-submit-per-batch",
+                   test_one_submit_per_batch);
+    qtest_add_func("/virtio-blk-poll/fast/dirty-bitmap",
+                   test_fast_dirty_bitmap);
+    qtest_add_func("/virtio-blk-poll/fast/throttle", test_throttle);
+    qtest_add_func("/virtio-blk-poll/fast/mirror", test_mirror);
+    qtest_add_func("/virtio-blk-poll/fast/read-only", test_read_only);
+    qtest_add_func("/virtio-blk-poll/fallback/data", test_fallback_data);
+    qtest_add_func("/virtio-blk-poll/fallback/qcow2", test_fallback_qcow2);
+    qtest_add_data_func("/virtio-blk-poll/fast/enospc-stop",
+                        GINT_TO_POINTER(false), test_enospc_stop);
+    qtest_add_data_func("/virtio-blk-poll/fallback/enospc-stop",
+                        GINT_TO_POINTER(true), test_enospc_stop);
+    qtest_add_func("/virtio-blk-poll/fallback/eio-stop", test_eio_stop);
     qtest_add_func("/virtio-blk-poll/own-iothread", test_own_iothread);
     qtest_add_func("/virtio-blk-poll/poll-cpus", test_poll_cpus);
     qtest_add_func("/virtio-blk-poll/hostile/status", test_hostile_status);

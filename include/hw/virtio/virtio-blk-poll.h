@@ -32,6 +32,25 @@ struct VirtIOBlockPoll {
     bool busy_poll;             /* never sleep */
     uint32_t batch_max;         /* requests taken from the ring per pass */
     char *poll_cpus;            /* host CPUs for the serving IOThreads */
+    bool fast_path;             /* io_uring path for raw images allowed */
+
+    /*
+     * The raw fast path, decided with the BQL whenever the queues are
+     * (re)attached, i.e. after every drained section; read by the
+     * IOThreads.  fast_fd is -1 while requests must take the block layer,
+     * and fast_reason says why.
+     */
+    int fast_fd;
+    bool fast_write;            /* writes too, not only reads */
+    bool fast_direct;           /* O_DIRECT: alignment matters */
+    uint32_t fast_align;        /* offset and length alignment */
+    size_t fast_mem_align;      /* buffer alignment */
+    BlockDriverState *fast_bs;  /* the raw node */
+    BlockDriverState *fast_file;/* its file or host_device node */
+    const char *fast_reason;
+    /* The BlockBackend's throttle state, set or cleared at any time */
+    ThrottleState **throttle_state;
+    char *uring_error;          /* why io_uring cannot be used, if so */
 
     /* IOThread created for the device when the user named none */
     IOThread *own_iothread;

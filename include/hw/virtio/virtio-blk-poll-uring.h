@@ -1,0 +1,71 @@
+/*
+ * virtio-blk-poll: per-virtqueue io_uring for the raw fast path
+ *
+ * Copyright (c) 2026 The virtio-blk-poll developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef QEMU_VIRTIO_BLK_POLL_URING_H
+#define QEMU_VIRTIO_BLK_POLL_URING_H
+
+#include "block/aio.h"
+#include "block/block-common.h"
+#include "qemu/iov.h"
+
+typedef struct VBPUring VBPUring;
+
+/* Counters; written by the owning thread only, read with relaxed atomics */
+typedef struct VBPUringStats {
+    uint64_t sqes;              /* requests submitted, resubmissions included */
+    uint64_t submit_calls;      /* io_uring_enter() calls that submitted */
+    uint64_t completions;       /* requests completed */
+    uint64_t early_completions; /* completed in the pass that submitted them */
+    uint64_t resubmits;         /* short transfers and -EAGAIN/-EINTR */
+} VBPUringStats;
+
+/* What the ring's user learns of each finished request */
+typedef struct VBPUringOps {
+    /* Before the request's own callback; @bytes is its whole length */
+    void (*before_complete)(void *opaque, bool is_write, int64_t offset,
+                            uint64_t bytes, int ret);
+    /* After it */
+    void (*after_complete)(void *opaque);
+} VBPUringOps;
+
+/*
+ * A ring of @entries requests.  Created and freed with the BQL; between
+ * vbp_uring_attach() and vbp_uring_detach() every other call must come
+ * from the thread of the AioContext it is attached to.
+ */
+VBPUring *vbp_uring_new(unsigned entries, const VBPUringOps *ops,
+                        void *opaque, Error **errp);
+void vbp_uring_free(VBPUring *ur);
+void vbp_uring_attach(VBPUring *ur, AioContext *ctx);
+void vbp_uring_detach(VBPUring *ur);
+
+/*
+ * Queue a read, write or flush (fdatasync, ordered after every request
+ * queued before it).  @cb(@opaque, ret) runs when it is done, with 0 or a
+ * negative errno, as for blk_aio_preadv().  Reads past the end of a file
+ * are completed with zeroes.  Return false, queuing nothing, if no slot
+ * is free.  Nothing reaches the kernel before vbp_uring_submit().
+ */
+bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
+                        QEMUIOVector *qiov, BlockCompletionFunc *cb,
+                        void *opaque);
+bool vbp_uring_queue_flush(VBPUring *ur, int fd, BlockCompletionFunc *cb,
+                           void *opaque);
+
+/* Hand everything queued to the kernel in one call; returns how many */
+unsigned vbp_uring_submit(VBPUring *ur);
+/*
+ * Complete what the kernel has finished.  @early marks completions reaped
+ * right after their submission, for the counters.  Returns how many.
+ */
+unsigned vbp_uring_reap(VBPUring *ur, bool early);
+/* Requests queued or in the kernel */
+unsigned vbp_uring_inflight(VBPUring *ur);
+void vbp_uring_get_stats(VBPUring *ur, VBPUringStats *stats);
+
+#endif
