@@ -1,6 +1,7 @@
 #!/bin/bash
 # Configure (if needed) and build QEMU with the virtio-blk-poll series:
-# qemu-system-x86_64, qemu-img and the qos-test qtest binary.
+# qemu-system-x86_64, qemu-img, qemu-storage-daemon and the qos-test
+# qtest binary.
 #
 #   scripts/build.sh [configure options]
 set -euo pipefail
@@ -17,7 +18,7 @@ export CCACHE_SLOPPINESS=include_file_mtime,include_file_ctime,time_macros
 echo "build: ninja in $QEMU_BUILD" >&2
 start=$(date +%s)
 ninja -C "$QEMU_BUILD" -j"$(nproc)" qemu-system-x86_64 qemu-img \
-    tests/qtest/qos-test >"$BUILDDIR/ninja.log" 2>&1 || {
+    storage-daemon/qemu-storage-daemon tests/qtest/qos-test >"$BUILDDIR/ninja.log" 2>&1 || {
     grep -E "error|FAILED" "$BUILDDIR/ninja.log" | head -40 >&2
     echo "build: FAILED (see $BUILDDIR/ninja.log)" >&2
     exit 1

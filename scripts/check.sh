@@ -15,7 +15,7 @@ if [ ! -f "$MB/build.ninja" ]; then
     rm -rf "$MB"
     /usr/bin/meson setup "$MB" "$TOP" >/dev/null || exit 1
 fi
-/usr/bin/meson test -C "$MB" --print-errorlogs --no-rebuild
+/usr/bin/meson test -C "$MB" --print-errorlogs
 rc=$?
 
 # Per test case totals from each suite's own "N passed, N failed" line

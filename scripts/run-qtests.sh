@@ -13,12 +13,23 @@ regex=${1:?usage: run-qtests.sh REGEX}
 cd "$QEMU_BUILD" || exit 1
 export QTEST_QEMU_BINARY=./qemu-system-x86_64
 export QTEST_QEMU_IMG=./qemu-img
+export QTEST_QEMU_STORAGE_DAEMON_BINARY=./storage-daemon/qemu-storage-daemon
 LOG=$BUILDDIR/qtest-logs
 mkdir -p "$LOG"
+# A test may change kernel.io_uring_disabled for a moment; never leave it so
+SYSCTL=/proc/sys/kernel/io_uring_disabled
+uring_disabled=$(cat "$SYSCTL" 2>/dev/null || true)
+restore_sysctl() {
+    if [ -n "$uring_disabled" ] && [ "$(cat "$SYSCTL")" != "$uring_disabled" ]; then
+        echo "$uring_disabled" > "$SYSCTL"
+    fi
+}
+trap restore_sysctl EXIT
 pass=0 fail=0
 paths=$(./tests/qtest/qos-test -l 2>/dev/null | grep -E "^/" | grep -E "$regex")
 [ -n "$paths" ] || { echo "no qtest matches '$regex'"; echo "0 passed, 1 failed"; exit 1; }
 for p in $paths; do
+    restore_sysctl
     log=$LOG/$(echo "$p" | tr '/' '_').log
     if timeout 300 ./tests/qtest/qos-test -p "$p" >"$log" 2>&1 &&
        grep -q "^ok " "$log"; then

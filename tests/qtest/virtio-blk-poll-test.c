@@ -1196,6 +1196,72 @@ static void test_eio_stop(void)
     vbp_shutdown(t);
 }
 
+/*
+ * With io_uring disabled (kernel.io_uring_disabled=2) the device serves
+ * everything through the block layer and says why.  It changes a sysctl
+ * of the host for a moment, so it runs apart from other tests.
+ */
+static void test_uring_disabled(void)
+{
+    const char *sysctl = "/proc/sys/kernel/io_uring_disabled";
+    g_autofree char *old = NULL;
+    VbpTest *t;
+
+    if (geteuid() != 0 || !g_file_get_contents(sysctl, &old, NULL, NULL) ||
+        !g_file_set_contents(sysctl, "2", -1, NULL)) {
+        g_test_skip("needs root and kernel.io_uring_disabled");
+        return;
+    }
+    t = vbp_boot(NULL, 1, 0);
+    g_assert_true(g_file_set_contents(sysctl, old, -1, NULL));
+
+    vbp_assert_path(t, "io_uring unavailable");
+    vbp_check_data(t, PATH_FALLBACK);
+    vbp_shutdown(t);
+}
+
+/* A disk served over NBD (qemu-storage-daemon on a unix socket) */
+static void test_fallback_nbd(void)
+{
+    const char *qsd = g_getenv("QTEST_QEMU_STORAGE_DAEMON_BINARY");
+    g_autofree char *img = vbp_image_create();
+    g_autofree char *sock = g_strdup_printf("%s.sock", img);
+    g_autofree char *blockdev_arg = g_strdup_printf(
+        "driver=file,node-name=exp0,filename=%s", img);
+    g_autofree char *server_arg = g_strdup_printf(
+        "addr.type=unix,addr.path=%s", sock);
+    g_autofree char *blockdev = g_strdup_printf(
+        "-blockdev driver=nbd,node-name=disk0,server.type=unix,"
+        "server.path=%s,export=exp0%%.0s", sock);
+    const char *argv[] = {
+        qsd, "--blockdev", blockdev_arg, "--nbd-server", server_arg,
+        "--export", "type=nbd,id=e0,node-name=exp0,writable=on", NULL
+    };
+    GPid pid;
+    VbpTest *t;
+
+    if (!qsd) {
+        g_test_skip("QTEST_QEMU_STORAGE_DAEMON_BINARY not set");
+        return;
+    }
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DEFAULT, NULL, NULL, &pid, NULL));
+    for (int i = 0; !g_file_test(sock, G_FILE_TEST_EXISTS); i++) {
+        g_assert_cmpint(i, <, 3000);
+        g_usleep(10 * 1000);
+    }
+    t = vbp_boot_args(blockdev, false, NULL, 1, 0);
+    g_free(t->img);
+    t->img = g_strdup(img);
+    vbp_assert_path(t, "not a raw image");
+    vbp_check_data(t, PATH_FALLBACK);
+    vbp_shutdown(t);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    g_spawn_close_pid(pid);
+    unlink(sock);
+}
+
 /* Two queues on two IOThreads, interleaved, all data right */
 static void test_two_iothreads(void)
 {
@@ -1490,6 +1556,10 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_data_func("/virtio-blk-poll/fallback/enospc-stop",
                         GINT_TO_POINTER(true), test_enospc_stop);
     qtest_add_func("/virtio-blk-poll/fallback/eio-stop", test_eio_stop);
+    qtest_add_func("/virtio-blk-poll/fallback/nbd", test_fallback_nbd);
+    /* changes a host sysctl for a moment: run alone (meson.build) */
+    qtest_add_func("/virtio-blk-poll-serial/uring-disabled",
+                   test_uring_disabled);
     qtest_add_func("/virtio-blk-poll/own-iothread", test_own_iothread);
     qtest_add_func("/virtio-blk-poll/poll-cpus", test_poll_cpus);
     qtest_add_func("/virtio-blk-poll/hostile/status", test_hostile_status);
