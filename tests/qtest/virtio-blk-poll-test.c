@@ -328,7 +328,7 @@ static void test_props_match(void)
     QList *pl = qdict_get_qlist(poll, "return");
     const QListEntry *be, *pe;
     int checked = 0;
-    bool own[4] = { };
+    bool own[6] = { };
 
     g_assert_nonnull(bl);
     g_assert_nonnull(pl);
@@ -364,7 +364,8 @@ static void test_props_match(void)
         QDict *pp = qobject_to(QDict, qlist_entry_obj(pe));
         const char *name = qdict_get_str(pp, "name");
         static const char *const mine[] = {
-            "poll-idle-ns", "busy-poll", "batch-max", "poll-cpus"
+            "poll-idle-ns", "busy-poll", "batch-max", "poll-cpus",
+            "fast-path", "uring-sqpoll"
         };
 
         for (int i = 0; i < ARRAY_SIZE(mine); i++) {
@@ -374,7 +375,9 @@ static void test_props_match(void)
             }
         }
     }
-    g_assert_true(own[0] && own[1] && own[2] && own[3]);
+    for (int i = 0; i < ARRAY_SIZE(own); i++) {
+        g_assert_true(own[i]);
+    }
 
     qobject_unref(base);
     qobject_unref(poll);
@@ -791,6 +794,16 @@ static void vbp_check_data(VbpTest *t, VbpPath path)
 static void test_fast_data(void)
 {
     VbpTest *t = vbp_boot(NULL, 1, 0);
+
+    vbp_check_data(t, PATH_FAST);
+    vbp_assert_path(t, "io_uring");
+    vbp_shutdown(t);
+}
+
+/* The io_uring path with a kernel thread polling the submission queue */
+static void test_fast_data_sqpoll(void)
+{
+    VbpTest *t = vbp_boot("\"uring-sqpoll\": true", 1, 0);
 
     vbp_check_data(t, PATH_FAST);
     vbp_assert_path(t, "io_uring");
@@ -1542,6 +1555,7 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/two-iothreads", test_two_iothreads);
     qtest_add_func("/virtio-blk-poll/fast/data", test_fast_data);
     qtest_add_func("/virtio-blk-poll/fast/data-direct", test_fast_data_direct);
+    qtest_add_func("/virtio-blk-poll/fast/data-sqpoll", test_fast_data_sqpoll);
     qtest_add_func("/virtio-blk-poll/fast/one-submit-per-batch",
                    test_one_submit_per_batch);
     qtest_add_func("/virtio-blk-poll/fast/dirty-bitmap",

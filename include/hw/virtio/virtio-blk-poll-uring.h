@@ -15,6 +15,8 @@
 
 typedef struct VBPUring VBPUring;
 
+#define VBP_URING_SQ_IDLE_MS 10
+
 /* Counters; written by the owning thread only, read with relaxed atomics */
 typedef struct VBPUringStats {
     uint64_t sqes;              /* requests submitted, resubmissions included */
@@ -34,12 +36,14 @@ typedef struct VBPUringOps {
 } VBPUringOps;
 
 /*
- * A ring of @entries requests.  Created and freed with the BQL; between
+ * A ring of @entries requests.  With @sqpoll a kernel thread polls its
+ * submission queue, so that submitting needs no system call while that
+ * thread is awake (it sleeps after VBP_URING_SQ_IDLE_MS without work).  Created and freed with the BQL; between
  * vbp_uring_attach() and vbp_uring_detach() every other call must come
  * from the thread of the AioContext it is attached to.
  */
-VBPUring *vbp_uring_new(unsigned entries, const VBPUringOps *ops,
-                        void *opaque, Error **errp);
+VBPUring *vbp_uring_new(unsigned entries, bool sqpoll,
+                        const VBPUringOps *ops, void *opaque, Error **errp);
 void vbp_uring_free(VBPUring *ur);
 void vbp_uring_attach(VBPUring *ur, AioContext *ctx);
 void vbp_uring_detach(VBPUring *ur);

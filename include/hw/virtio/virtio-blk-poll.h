@@ -33,6 +33,7 @@ struct VirtIOBlockPoll {
     uint32_t batch_max;         /* requests taken from the ring per pass */
     char *poll_cpus;            /* host CPUs for the serving IOThreads */
     bool fast_path;             /* io_uring path for raw images allowed */
+    bool uring_sqpoll;          /* kernel SQ polling thread per ring */
 
     /*
      * The raw fast path, decided with the BQL whenever the queues are
