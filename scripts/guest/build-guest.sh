@@ -22,11 +22,16 @@
 #   VBP_INITRD_COMPRESS  none|gzip|lz4|zstd (default none: under TCG
 #                      decompressing costs more than the bigger load)
 set -euo pipefail
+shopt -s nullglob
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${VBP_GUEST_DIR:-$ROOT/build/guest}
 COMPRESS=${VBP_INITRD_COMPRESS:-none}
+case "$COMPRESS" in
+none | gzip | lz4 | zstd) ;;
+*) echo "VBP_INITRD_COMPRESS must be none, gzip, lz4 or zstd" >&2; exit 1 ;;
+esac
 FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
 
@@ -99,7 +104,7 @@ kernel_candidates() {
 # Sets KPKG, KVER (the package version), KREL (uname -r) and KROOT (the
 # unpacked package); downloads and unpacks the package if needed.
 fetch_kernel() {
-    local cands deb pkg ver
+    local cands debs deb pkg ver
     mapfile -t cands < <(kernel_candidates)
     if [ ${#cands[@]} -eq 0 ]; then
         "$ROOT/scripts/setup-host.sh" apt
@@ -111,15 +116,17 @@ fetch_kernel() {
         ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null |
               awk '/^Version:/ { print $2; exit }')
         [ -n "$ver" ] || continue
-        deb=$(ls "$OUT/dl/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
-        if [ -z "$deb" ]; then
+        debs=("$OUT/dl/${pkg}_${ver//:/%3a}_"*.deb)
+        if [ ${#debs[@]} -eq 0 ]; then
             log "downloading $pkg $ver"
             if ! (cd "$OUT/dl" && apt_quiet apt-get download -q "$pkg=$ver" >/dev/null); then
                 log "could not download $pkg $ver, trying an older one"
                 continue
             fi
-            deb=$(ls "$OUT/dl/${pkg}_${ver//:/%3a}_"*.deb | head -n1)
+            debs=("$OUT/dl/${pkg}_${ver//:/%3a}_"*.deb)
+            [ ${#debs[@]} -gt 0 ] || die "apt-get download left no .deb"
         fi
+        deb=${debs[0]}
         KPKG=$pkg
         KVER=$ver
         KREL=${pkg#linux-image-}
@@ -171,7 +178,7 @@ fio_source() {
 
 # Sets FIO_BIN; builds a static fio from Debian's fio source if needed.
 build_fio() {
-    local spec dsc dir srcdir key
+    local spec dsc dir srcdirs srcdir key
     FIO_BIN=$OUT/fio/fio
     read -r spec dsc < <(fio_source) || die "apt knows no fio source package (deb-src?)"
     dir=$OUT/src/${dsc%.dsc}
@@ -183,8 +190,9 @@ build_fio() {
             die "apt-get source $spec failed"
         touch "$dir/.unpacked"
     fi
-    srcdir=$(ls -d "$dir"/fio-*/ | head -n1)
-    srcdir=${srcdir%/}
+    srcdirs=("$dir"/fio-*/)
+    [ ${#srcdirs[@]} -gt 0 ] || die "no fio-* directory in $dir"
+    srcdir=${srcdirs[0]%/}
     key=$(key_of "$dsc" "${FIO_CONFIGURE[*]}" "$(gcc --version | head -n1)" \
           "$(dpkg-query -W libaio-dev zlib1g-dev libc6-dev)")
     stamp_ok "$FIO_BIN" "$key" && return 0
@@ -211,13 +219,15 @@ build_fio() {
 }
 
 # ------------------------------------------------------------- initramfs
-compressor() {
+# stdin to stdout, compressed as VBP_INITRD_COMPRESS says.  A compressed
+# base works too: run-guest.py puts its small archive in front of it
+# (LZ4's legacy format, the one the kernel reads, runs to the end).
+compress() {
     case "$COMPRESS" in
-    none) echo cat ;;
-    gzip) echo "gzip -9n" ;;
-    lz4) echo "lz4 -l -9 -q" ;;       # the kernel reads the legacy format
-    zstd) echo "zstd -q -19" ;;
-    *) die "VBP_INITRD_COMPRESS must be none, gzip, lz4 or zstd" ;;
+    none) cat ;;
+    gzip) gzip -9n ;;
+    lz4) lz4 -l -9 -q ;;
+    zstd) zstd -q -19 ;;
     esac
 }
 
@@ -247,7 +257,7 @@ build_initramfs() {
     # /dev/console must exist before devtmpfs is mounted, or /init starts
     # without stdin/stdout.
     python3 "$HERE/mkcpio.py" --node dev/console:c:5:1 "$stage" "$OUT/initramfs.cpio.raw"
-    $(compressor) <"$OUT/initramfs.cpio.raw" >"$initrd.tmp"
+    compress <"$OUT/initramfs.cpio.raw" >"$initrd.tmp"
     rm -f "$OUT/initramfs.cpio.raw"
     mv "$initrd.tmp" "$initrd"
     stamp_set "$initrd" "$key"
@@ -265,7 +275,7 @@ write_manifest() {
   "kernel_release": "$KREL",
   "fio": "$("$FIO_BIN" --version)",
   "busybox": "$(/bin/busybox | head -n1 | awk '{ print $2 }')",
-  "modules": "$(echo "${MODULES[*]}")"
+  "modules": "${MODULES[*]}"
 }
 EOF
     if ! cmp -s "$tmp" "$OUT/guest.json"; then mv "$tmp" "$OUT/guest.json"; else rm -f "$tmp"; fi

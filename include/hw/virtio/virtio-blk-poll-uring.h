@@ -38,7 +38,8 @@ typedef struct VBPUringOps {
 /*
  * A ring of @entries requests.  With @sqpoll a kernel thread polls its
  * submission queue, so that submitting needs no system call while that
- * thread is awake (it sleeps after VBP_URING_SQ_IDLE_MS without work).  Created and freed with the BQL; between
+ * thread is awake (it sleeps after VBP_URING_SQ_IDLE_MS without work).
+ * Created and freed with the BQL; between
  * vbp_uring_attach() and vbp_uring_detach() every other call must come
  * from the thread of the AioContext it is attached to.
  */
