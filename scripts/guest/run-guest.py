@@ -15,8 +15,10 @@ for each job:
                stat delta: reads + writes + discards + flushes)
   device_stats delta of the device's `stats` counters, per queue and
                summed, with kicks_per_io (virtio-blk-poll only)
-  kicks_est    read() calls of the IOThreads (ioeventfd wakeups: the kicks
-               the device took; for upstream virtio-blk, which counts none)
+  kicks_est    read() calls of the IOThreads: ioeventfd wakeups (kicks
+               taken) plus the IOThread's own notifier reads.  Equal to
+               virtio-blk-poll's "kicks" in our runs; for upstream
+               virtio-blk, which counts none, an upper bound.
   cpu          CPU time (utime+stime, and run time from schedstat) of the
                IOThreads, the vCPU threads, QEMU's main thread and all of
                QEMU during the job
@@ -678,10 +680,11 @@ def job_result(name, sec, before, after, ids, cfg, guest, disk_virtio):
                 res["guest_irqs_total"] / tot["requests"], 4)
     res["cpu"] = cpu_delta(before, after, ids, guest.proc.pid,
                            ios or res["blk_requests"])
-    # Upstream has no kick counter.  Each read() of an IOThread is one
-    # ioeventfd wakeup, i.e. a guest kick taken (coalesced kicks count
+    # Upstream has no kick counter.  An IOThread's read() calls are its
+    # ioeventfd wakeups, i.e. guest kicks taken (coalesced kicks count
     # once, as in virtio-blk-poll's "kicks", which this matched exactly in
-    # our runs).  Only meaningful when IOThreads serve the disk.
+    # our runs), plus reads of its own AioContext notifier: an upper
+    # bound.  Only meaningful when IOThreads serve the disk.
     reads = [v.get("syscr") for v in res["cpu"]["iothreads"].values()
              if v and v.get("syscr") is not None]
     if reads:
@@ -751,6 +754,14 @@ def pin_threads(cfg, ids, pid):
     return pinned
 
 
+def prune_runs(root, keep):
+    """Removes all but the newest `keep` run directories."""
+    runs = sorted(d for d in os.listdir(root)
+                  if os.path.isdir(os.path.join(root, d)))
+    for d in runs[:-keep] if len(runs) > keep else []:
+        shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+
+
 def run(cfg):
     """Boots, runs the jobs, returns the result document (never raises
     for a guest problem: result["ok"] is False and result["exit"] says
@@ -764,6 +775,7 @@ def run(cfg):
     if not jobs:
         raise Failure("no jobs (--job NAME=FILE)", 3)
     os.makedirs(cfg.run_root, exist_ok=True)
+    prune_runs(cfg.run_root, keep=50)
     rundir = tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"),
                               dir=cfg.run_root)
     cfg.dev_path = "/machine/peripheral/disk0"
