@@ -71,6 +71,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 GUEST_DIR = os.path.join(ROOT, "build", "guest")
 QEMU_DIR = os.path.join(ROOT, "build", "qemu", "build")
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True            # no __pycache__ in the source tree
 import mkcpio  # noqa: E402  (scripts/guest/mkcpio.py)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
