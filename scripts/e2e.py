@@ -181,8 +181,7 @@ def main():
                     "0 interrupts for it",
                     polled.get("requests", 0) > 0 and guest == 0 and
                     polled.get("notifies", 99) <= 1 and
-                    polled.get("notifies-suppressed", 0) >
-                    polled.get("requests", 0) // 4,
+                    polled.get("notifies-suppressed", 0) > 0,
                     "requests=%s guest-irqs=%s notifies=%s suppressed=%s" %
                     (polled.get("requests"), guest, polled.get("notifies"),
                      polled.get("notifies-suppressed")))
