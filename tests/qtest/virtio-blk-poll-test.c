@@ -1341,6 +1341,36 @@ static void test_poll_cpus(void)
     }
     vbp_write_read(t, t->vq[0], 0, 0x12, true);
     vbp_write_read(t, t->vq[1], 8, 0x34, true);
+
+    /*
+     * Management pins the thread afterwards, as libvirt does with the
+     * thread ids of query-iothreads: that pinning stays, through I/O, a
+     * stop/cont and a device reset.
+     */
+    {
+        QDict *st = vbp_stats(t->qts, "vbp0", 0);
+        int64_t tid = qdict_get_int(st, "thread-id");
+        cpu_set_t set;
+        g_autofree char *cpus = NULL;
+
+        qobject_unref(st);
+        CPU_ZERO(&set);
+        CPU_SET(atoi(last), &set);
+        g_assert_cmpint(sched_setaffinity(tid, sizeof(set), &set), ==, 0);
+        qtest_qmp_assert_success(t->qts, "{'execute': 'stop'}");
+        qtest_qmp_assert_success(t->qts, "{'execute': 'cont'}");
+        vbp_write_read(t, t->vq[0], 16, 0x56, true);
+        qvirtqueue_cleanup(t->dev->bus, t->vq[0], &t->qs->alloc);
+        qvirtqueue_cleanup(t->dev->bus, t->vq[1], &t->qs->alloc);
+        qvirtio_start_device(t->dev);
+        qvirtio_set_features(t->dev, t->dev->features);
+        t->vq[0] = qvirtqueue_setup(t->dev, &t->qs->alloc, 0);
+        t->vq[1] = qvirtqueue_setup(t->dev, &t->qs->alloc, 1);
+        qvirtio_set_driver_ok(t->dev);
+        vbp_write_read(t, t->vq[0], 24, 0x78, true);
+        cpus = thread_cpus_allowed(qtest_pid(t->qts), tid);
+        g_assert_cmpstr(cpus, ==, last);
+    }
     vbp_shutdown(t);
 }
 
