@@ -349,6 +349,8 @@ static void vbp_set_handlers(VirtIOBlockPollQueue *q, AioContext *ctx,
  * Context: BQL held; the graph changes only in drained sections, and the
  * queues are attached again after each.
  */
+static const char vbp_reason_inactive[] = "image inactive (migration)";
+
 static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
 {
     VirtIOBlock *s = VIRTIO_BLK(d);
@@ -380,7 +382,7 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
         return "I/O throttling";
     }
     if ((bs->open_flags | file->open_flags) & BDRV_O_INACTIVE) {
-        return "image inactive (migration)";
+        return vbp_reason_inactive;
     }
     if (bs->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF ||
         file->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF) {
@@ -475,6 +477,45 @@ static bool vbp_fast_path_aligned(VirtIOBlockPoll *d, int64_t offset,
     return true;
 }
 
+/*
+ * Whether the image is inactive (after an outgoing migration, or
+ * blockdev-set-active): the block layer must not be asked to write to it.
+ * The flag changes only in drained sections.
+ */
+static bool vbp_image_inactive(VirtIOBlockPoll *d)
+{
+    BlockDriverState *bs = blk_bs(VIRTIO_BLK(d)->blk);
+
+    return bs && (bs->open_flags & BDRV_O_INACTIVE);
+}
+
+/* Context: main loop BH */
+static void vbp_fast_path_recheck_bh(void *opaque)
+{
+    VirtIOBlockPoll *d = opaque;
+
+    if (d->queues) {
+        vbp_fast_path_update(d);
+    }
+    qatomic_set(&d->recheck_pending, false);
+    object_unref(OBJECT(d));
+}
+
+/*
+ * Activating an image again (cont after a failed migration,
+ * blockdev-set-active) needs no drained section, so the queues are not
+ * attached again: notice it here and decide again in the main loop.
+ */
+static void vbp_fast_path_maybe_recheck(VirtIOBlockPoll *d)
+{
+    if (d->fast_reason == vbp_reason_inactive && !vbp_image_inactive(d) &&
+        !qatomic_xchg(&d->recheck_pending, true)) {
+        object_ref(OBJECT(d));
+        aio_bh_schedule_oneshot(qemu_get_aio_context(),
+                                vbp_fast_path_recheck_bh, d);
+    }
+}
+
 /* Context: the queue's IOThread */
 static bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
                           QEMUIOVector *qiov, BlockCompletionFunc *cb)
@@ -482,6 +523,13 @@ static bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
     VirtIOBlockPoll *d = VIRTIO_BLK_POLL(req->dev);
     VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
     int fd;
+
+    if (is_write && vbp_image_inactive(d)) {
+        /* An error for the guest, under the werror policy, not an abort */
+        STAT_ADD(q, fallback_rw, 1);
+        cb(req, -EPERM);
+        return true;
+    }
 
     if (!vbp_fast_path_aligned(d, offset, qiov)) {
         goto fallback;
@@ -502,6 +550,7 @@ static bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
 
 fallback:
     STAT_ADD(q, fallback_rw, 1);
+    vbp_fast_path_maybe_recheck(d);
     return false;
 }
 

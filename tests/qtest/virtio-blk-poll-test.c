@@ -1067,6 +1067,49 @@ static void test_mirror(void)
     vbp_shutdown(t);
 }
 
+/*
+ * An image inactivated while the guest runs (blockdev-set-active, as a
+ * migration does at its end): no request may reach it through the fast
+ * path; once active again, the fast path is back.
+ */
+static void test_inactive(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[4096] = { 7 };
+    uint64_t fast;
+    QDict *rsp;
+
+    vbp_write_read(t, vq, 0, 0x10, true);
+    vbp_assert_path(t, "io_uring");
+    rsp = qtest_qmp(t->qts, "{'execute': 'blockdev-set-active', "
+                    "'arguments': {'node-name': 'disk0', 'active': false}}");
+    if (qdict_haskey(rsp, "error")) {
+        /* refused while the device writes: then nothing changed */
+        g_test_message("inactivation refused: %s", qdict_get_str(
+                       qdict_get_qdict(rsp, "error"), "desc"));
+        vbp_write_read(t, vq, 8, 0x20, true);
+        vbp_assert_path(t, "io_uring");
+    } else {
+        vbp_assert_path(t, "image inactive");
+        fast = vbp_stat(t->qts, 0, "fast-rw");
+        /* writes fail (werror=enospc reports EPERM), reads work */
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 8, buf, sizeof(buf),
+                               1), ==, VIRTIO_BLK_S_IOERR);
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, 8, buf, sizeof(buf),
+                               1), ==, VIRTIO_BLK_S_OK);
+        g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, fast);
+        qtest_qmp_assert_success(t->qts, "{'execute': 'blockdev-set-active', "
+                                 "'arguments': {'node-name': 'disk0', "
+                                 "'active': true}}");
+        vbp_write_read(t, vq, 16, 0x30, true);
+        vbp_assert_path(t, "io_uring");
+    }
+    qobject_unref(rsp);
+    vbp_assert_alive(t);
+    vbp_shutdown(t);
+}
+
 /* A read-only image: reads take the fast path, writes fail as upstream */
 static void test_read_only(void)
 {
@@ -1721,6 +1764,7 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/fast/throttle", test_throttle);
     qtest_add_func("/virtio-blk-poll/fast/mirror", test_mirror);
     qtest_add_func("/virtio-blk-poll/fast/read-only", test_read_only);
+    qtest_add_func("/virtio-blk-poll/fast/inactive", test_inactive);
     qtest_add_func("/virtio-blk-poll/fallback/data", test_fallback_data);
     qtest_add_func("/virtio-blk-poll/fallback/qcow2", test_fallback_qcow2);
     qtest_add_data_func("/virtio-blk-poll/fast/enospc-stop",

@@ -37,8 +37,8 @@ struct VirtIOBlockPoll {
 
     /*
      * The raw fast path, decided with the BQL whenever the queues are
-     * (re)attached, i.e. after every drained section; read by the
-     * IOThreads.  fast_fd is -1 while requests must take the block layer,
+     * (re)attached, i.e. after every drained section, and when an
+     * inactive image becomes active again; read by the IOThreads.  fast_fd is -1 while requests must take the block layer,
      * and fast_reason says why.
      */
     int fast_fd;
@@ -49,6 +49,7 @@ struct VirtIOBlockPoll {
     BlockDriverState *fast_bs;  /* the raw node */
     BlockDriverState *fast_file;/* its file or host_device node */
     const char *fast_reason;
+    bool recheck_pending;       /* a new decision is scheduled */
     /* The BlockBackend's throttle state, set or cleared at any time */
     ThrottleState **throttle_state;
     char *uring_error;          /* why io_uring cannot be used, if so */
