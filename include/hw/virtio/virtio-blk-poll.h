@@ -38,7 +38,8 @@ struct VirtIOBlockPoll {
     /*
      * The raw fast path, decided with the BQL whenever the queues are
      * (re)attached, i.e. after every drained section, and when an
-     * inactive image becomes active again; read by the IOThreads.  fast_fd is -1 while requests must take the block layer,
+     * inactive image becomes active again; read by the IOThreads.
+     * fast_fd is -1 while requests must take the block layer,
      * and fast_reason says why.
      */
     int fast_fd;
