@@ -27,8 +27,11 @@ typedef struct VBPUringReq {
     BlockCompletionFunc *cb;
     void *opaque;
     int fd;
-    uint8_t op;                 /* IORING_OP_READV/WRITEV/FSYNC */
+    uint8_t op;                 /* IORING_OP_READV/WRITEV/FSYNC/FALLOCATE */
+    VBPUringKind kind;
+    int mode;                   /* of fallocate */
     int64_t offset;             /* of the whole request */
+    int64_t bytes;              /* of a fallocate */
     QEMUIOVector *qiov;         /* the caller's, whole request */
     size_t done;                /* bytes transferred so far */
     QEMUIOVector rest;          /* the part still to do, after a short one */
@@ -154,6 +157,10 @@ static void vbp_uring_prep(VBPUringReq *req)
         /* only after everything queued before it has completed */
         sqe->flags |= IOSQE_IO_DRAIN;
         break;
+    case IORING_OP_FALLOCATE:
+        io_uring_prep_fallocate(sqe, req->fd, req->mode, req->offset,
+                                req->bytes);
+        break;
     default:
         g_assert_not_reached();
     }
@@ -163,6 +170,7 @@ static void vbp_uring_prep(VBPUringReq *req)
 }
 
 static VBPUringReq *vbp_uring_req_get(VBPUring *ur, int fd, uint8_t op,
+                                      VBPUringKind kind,
                                       BlockCompletionFunc *cb, void *opaque)
 {
     VBPUringReq *req = ur->free;
@@ -173,11 +181,13 @@ static VBPUringReq *vbp_uring_req_get(VBPUring *ur, int fd, uint8_t op,
     ur->free = req->next_free;
     req->fd = fd;
     req->op = op;
+    req->kind = kind;
     req->cb = cb;
     req->opaque = opaque;
     req->done = 0;
     req->qiov = NULL;
     req->offset = 0;
+    req->bytes = 0;
     ur->inflight++;
     return req;
 }
@@ -187,7 +197,9 @@ bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
                         void *opaque)
 {
     VBPUringReq *req = vbp_uring_req_get(ur, fd, is_write ? IORING_OP_WRITEV :
-                                         IORING_OP_READV, cb, opaque);
+                                         IORING_OP_READV, is_write ?
+                                         VBP_URING_WRITE : VBP_URING_READ,
+                                         cb, opaque);
 
     if (!req) {
         return false;
@@ -201,11 +213,29 @@ bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
 bool vbp_uring_queue_flush(VBPUring *ur, int fd, BlockCompletionFunc *cb,
                            void *opaque)
 {
-    VBPUringReq *req = vbp_uring_req_get(ur, fd, IORING_OP_FSYNC, cb, opaque);
+    VBPUringReq *req = vbp_uring_req_get(ur, fd, IORING_OP_FSYNC,
+                                         VBP_URING_FLUSH, cb, opaque);
 
     if (!req) {
         return false;
     }
+    vbp_uring_prep(req);
+    return true;
+}
+
+bool vbp_uring_queue_fallocate(VBPUring *ur, int fd, VBPUringKind kind,
+                               int mode, int64_t offset, int64_t bytes,
+                               BlockCompletionFunc *cb, void *opaque)
+{
+    VBPUringReq *req = vbp_uring_req_get(ur, fd, IORING_OP_FALLOCATE, kind,
+                                         cb, opaque);
+
+    if (!req) {
+        return false;
+    }
+    req->mode = mode;
+    req->offset = offset;
+    req->bytes = bytes;
     vbp_uring_prep(req);
     return true;
 }
@@ -243,20 +273,21 @@ static void vbp_uring_complete(VBPUringReq *req, int ret)
     VBPUring *ur = req->ur;
     BlockCompletionFunc *cb = req->cb;
     void *opaque = req->opaque;
+    bool taken;
 
-    if (req->op != IORING_OP_FSYNC) {
-        ur->ops->before_complete(ur->ops_opaque,
-                                 req->op == IORING_OP_WRITEV, req->offset,
-                                 req->qiov->size, ret);
-        if (req->done) {
-            qemu_iovec_destroy(&req->rest);
-        }
+    taken = ur->ops->before_complete(ur->ops_opaque, req->kind, req->offset,
+                                     req->qiov ? req->qiov->size : req->bytes,
+                                     ret, cb, opaque);
+    if (req->qiov && req->done) {
+        qemu_iovec_destroy(&req->rest);
     }
     req->next_free = ur->free;
     ur->free = req;
     ur->inflight--;
     URING_STAT_ADD(ur, completions, 1);
-    cb(opaque, ret);
+    if (!taken) {
+        cb(opaque, ret);
+    }
     ur->ops->after_complete(ur->ops_opaque);
 }
 
@@ -299,7 +330,7 @@ unsigned vbp_uring_reap(VBPUring *ur, bool early)
             vbp_uring_prep(req);
             continue;
         }
-        if (res < 0 || req->op == IORING_OP_FSYNC) {
+        if (res < 0 || !req->qiov) {
             vbp_uring_complete(req, MIN(res, 0));
         } else if (req->done + res < req->qiov->size) {
             vbp_uring_short(req, res);
@@ -364,6 +395,13 @@ bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
 
 bool vbp_uring_queue_flush(VBPUring *ur, int fd, BlockCompletionFunc *cb,
                            void *opaque)
+{
+    g_assert_not_reached();
+}
+
+bool vbp_uring_queue_fallocate(VBPUring *ur, int fd, VBPUringKind kind,
+                               int mode, int64_t offset, int64_t bytes,
+                               BlockCompletionFunc *cb, void *opaque)
 {
     g_assert_not_reached();
 }

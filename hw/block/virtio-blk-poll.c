@@ -23,6 +23,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <linux/falloc.h>
 #include "qapi/error.h"
 #include "qapi/visitor.h"
 #include "qemu/cutils.h"
@@ -66,6 +67,8 @@ typedef struct VirtIOBlockPollStats {
     uint64_t fast_flushes;      /* flushes on the io_uring path */
     uint64_t fallback_rw;       /* reads and writes through the block layer */
     uint64_t fallback_flushes;  /* flushes through the block layer */
+    uint64_t fast_dwz;          /* discards, write zeroes: io_uring path */
+    uint64_t fallback_dwz;      /* discards, write zeroes: block layer */
 } VirtIOBlockPollStats;
 
 /*
@@ -403,6 +406,13 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
     d->fast_align = MAX(bs->bl.request_alignment,
                         file->bl.request_alignment);
     d->fast_mem_align = bdrv_min_mem_align(file);
+    d->fast_regular = !strcmp(file->drv->format_name, "file");
+    d->fast_unmap = (bs->open_flags & BDRV_O_UNMAP) &&
+                    (file->open_flags & BDRV_O_UNMAP);
+    d->fast_discard_align = MAX(MAX(bs->bl.pdiscard_alignment,
+                                    bs->bl.request_alignment),
+                                MAX(file->bl.pdiscard_alignment,
+                                    file->bl.request_alignment));
     d->fast_bs = bs;
     d->fast_file = file;
     qatomic_set(&d->fast_fd, fd);
@@ -580,23 +590,122 @@ fallback:
 }
 
 /*
- * A fast path write is done: let dirty bitmaps, flush bookkeeping and
- * statistics of both nodes know, as bdrv_co_write_req_finish() would.
+ * Discard and write zeroes on a regular file, as file-posix does them:
+ * fallocate(PUNCH_HOLE) for a discard (only with discard=unmap, without
+ * the unaligned head and tail; a no-op otherwise), fallocate(ZERO_RANGE)
+ * for write zeroes, or PUNCH_HOLE when the guest allows unmapping and the
+ * image has discard=unmap.  Where the file system refuses, the request
+ * is handed to the block layer, which knows the other ways.
+ *
+ * Context: the queue's IOThread
  */
-static void vbp_uring_before_complete(void *opaque, bool is_write,
-                                      int64_t offset, uint64_t bytes, int ret)
+static bool vbp_submit_dwz(VirtIOBlockReq *req, bool write_zeroes,
+                           int64_t offset, int64_t bytes, int flags,
+                           BlockCompletionFunc *cb)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(req->dev);
+    VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
+    VBPUringKind kind = VBP_URING_WRITE_ZEROES;
+    int mode = FALLOC_FL_ZERO_RANGE;
+    int fd;
+
+    if (vbp_image_inactive(d)) {
+        STAT_ADD(q, fallback_dwz, 1);
+        cb(req, -EPERM);
+        return true;
+    }
+    if (!d->fast_regular || qatomic_read(&d->fast_fd) < 0) {
+        goto fallback;
+    }
+    if (!write_zeroes) {
+        int64_t end = QEMU_ALIGN_DOWN(offset + bytes, d->fast_discard_align);
+
+        offset = QEMU_ALIGN_UP(offset, d->fast_discard_align);
+        if (!d->fast_unmap || end <= offset) {
+            /* what the block layer does: nothing, successfully */
+            STAT_ADD(q, fast_dwz, 1);
+            cb(req, 0);
+            return true;
+        }
+        bytes = end - offset;
+        kind = VBP_URING_DISCARD;
+        mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    } else if ((flags & BDRV_REQ_MAY_UNMAP) && d->fast_unmap) {
+        kind = VBP_URING_WRITE_ZEROES_UNMAP;
+        mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    }
+    fd = vbp_fast_path_begin(q, true);
+    if (fd < 0) {
+        goto fallback;
+    }
+    if (!vbp_uring_queue_fallocate(q->uring, fd, kind, mode, offset, bytes,
+                                   cb, req)) {
+        blk_dec_in_flight(req->dev->blk);
+        goto fallback;
+    }
+    STAT_ADD(q, fast_dwz, 1);
+    if (!q->in_pass) {
+        vbp_uring_submit(q->uring);
+    }
+    return true;
+
+fallback:
+    STAT_ADD(q, fallback_dwz, 1);
+    return false;
+}
+
+/*
+ * A fast path request is done.  For writes, discards and write zeroes let
+ * dirty bitmaps, flush bookkeeping and statistics of both nodes know, as
+ * bdrv_co_write_req_finish() would.  A discard the file system cannot do
+ * succeeds, as in the block layer; a write zeroes it cannot do goes to
+ * the block layer.
+ *
+ * Context: the queue's IOThread
+ */
+static bool vbp_uring_before_complete(void *opaque, VBPUringKind kind,
+                                      int64_t offset, uint64_t bytes, int ret,
+                                      BlockCompletionFunc *cb,
+                                      void *cb_opaque)
 {
     VirtIOBlockPoll *d = opaque;
     BlockDriverState *nodes[] = { d->fast_bs, d->fast_file };
+    bool refused = ret == -EOPNOTSUPP || ret == -ENOTSUP ||
+                   ret == -EINVAL || ret == -EBUSY;
 
-    if (!is_write || ret < 0) {
-        return;
+    switch (kind) {
+    case VBP_URING_READ:
+    case VBP_URING_FLUSH:
+        return false;
+    case VBP_URING_DISCARD:
+        if (refused) {
+            cb(cb_opaque, 0);
+            return true;
+        }
+        break;
+    case VBP_URING_WRITE_ZEROES:
+    case VBP_URING_WRITE_ZEROES_UNMAP:
+        if (refused) {
+            blk_aio_pwrite_zeroes(VIRTIO_BLK(d)->blk, offset, bytes,
+                                  kind == VBP_URING_WRITE_ZEROES_UNMAP ?
+                                  BDRV_REQ_MAY_UNMAP : 0, cb, cb_opaque);
+            return true;
+        }
+        break;
+    case VBP_URING_WRITE:
+        break;
+    }
+    if (ret < 0) {
+        return false;
     }
     for (int i = 0; i < ARRAY_SIZE(nodes); i++) {
-        stat64_max(&nodes[i]->wr_highest_offset, offset + bytes);
+        if (kind != VBP_URING_DISCARD) {
+            stat64_max(&nodes[i]->wr_highest_offset, offset + bytes);
+        }
         qatomic_inc(&nodes[i]->write_gen);
         bdrv_set_dirty(nodes[i], offset, bytes);
     }
+    return false;
 }
 
 static void vbp_uring_after_complete(void *opaque)
@@ -763,6 +872,8 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         READ_STAT(fast_flushes);
         READ_STAT(fallback_rw);
         READ_STAT(fallback_flushes);
+        READ_STAT(fast_dwz);
+        READ_STAT(fallback_dwz);
 #undef READ_STAT
         if (polling) {
             st.poll_ns += now - qatomic_read(&q->poll_start_ns);
@@ -796,6 +907,8 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
              visit_type_uint64(v, "fallback-rw", &st.fallback_rw, errp) &&
              visit_type_uint64(v, "fallback-flushes", &st.fallback_flushes,
                                errp) &&
+             visit_type_uint64(v, "fast-dwz", &st.fast_dwz, errp) &&
+             visit_type_uint64(v, "fallback-dwz", &st.fallback_dwz, errp) &&
              visit_type_uint64(v, "uring-sqes", &us.sqes, errp) &&
              visit_type_uint64(v, "uring-submit-calls", &us.submit_calls,
                                errp) &&
@@ -1094,6 +1207,7 @@ static void vbp_class_init(ObjectClass *klass, void *data)
     vbc->push_request = vbp_push_request;
     vbc->submit_rw = vbp_submit_rw;
     vbc->submit_flush = vbp_submit_flush;
+    vbc->submit_dwz = vbp_submit_dwz;
 }
 
 static const TypeInfo vbp_info = {

@@ -106,6 +106,11 @@ def log(msg):
     print(msg, flush=True)
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
 def fmt_s(sec):
     sec = int(round(sec))
     return "%dm%02ds" % (sec // 60, sec % 60) if sec >= 60 else "%ds" % sec
@@ -396,7 +401,7 @@ def run_benchmark(args, out):
                 w: {"fio": WORKLOADS[w][0], "lat_dir": WORKLOADS[w][1],
                     "what": WORKLOADS[w][2]} for w in args.workloads},
             "common_args": common[2:], "backend_args": backend_args,
-            "loadavg_start": open("/proc/loadavg").read().split()[:3]}
+            "loadavg_start": loadavg()}
     log("bench: %d boots (%d rounds x %d backends x %d configs), "
         "%d workloads of %ds + %ds idle per boot; pinning: %s"
         % (len(plan), args.rounds, len(args.backends), len(args.configs),
@@ -424,7 +429,7 @@ def run_benchmark(args, out):
             while True:
                 attempt += 1
                 t0 = time.monotonic()
-                la = open("/proc/loadavg").read().split()[:3]
+                la = loadavg()
                 path = os.path.join(raw_dir, base + ".json")
                 rc = run_one(cmd + ["-o", path],
                              os.path.join(raw_dir, base + ".log"),
@@ -462,6 +467,9 @@ def run_benchmark(args, out):
                 log("bench:     FAILED (exit %s: %s); raw files kept as %s.*;"
                     " again" % (rc, entry["error"], failed))
             done_s.append(t1 - t0)
+            # Kept up to date, so that --report works on a run cut short.
+            with open(os.path.join(out, "runs.json"), "w") as f:
+                json.dump({"meta": meta, "runs": runs}, f, indent=1)
     finally:
         sampler.stop_ev.set()
         for path in images.values():
@@ -471,7 +479,7 @@ def run_benchmark(args, out):
                 pass
     meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     meta["total_s"] = round(time.monotonic() - t_start, 1)
-    meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    meta["loadavg_end"] = loadavg()
     all_load = sampler.window(t_start, time.monotonic())
     meta["load"] = all_load
     with open(os.path.join(out, "runs.json"), "w") as f:
@@ -913,7 +921,8 @@ def plots(out, doc):
         ax = axes[0][bi]
         _bars(ax, pcts, cfgs, lambda g, c: res[b][lw][g][c].get("stats"))
         ax.set_xticklabels(["p50", "p99", "p99.9"])
-        ax.set_yscale("log")
+        if any(res[b][lw][g][c].get("stats") for g in pcts for c in cfgs):
+            ax.set_yscale("log")
         ax.set_ylabel("latency (us, log scale)")
         ax.set_title("%s, %s" % (lw, b), fontsize=9)
         ax.grid(axis="y", which="both", alpha=0.3)
@@ -926,7 +935,8 @@ def plots(out, doc):
 
     # Notifications per I/O: kicks (hatched = estimate) and interrupts.
     fig, axes = plt.subplots(len(bks), 2, squeeze=False,
-                             figsize=(2.0 * len(wls) + 5, 3.0 * len(bks) + 1.4))
+                             figsize=(2.0 * len(wls) + 5,
+                                      3.0 * len(bks) + 1.4))
     for bi, b in enumerate(bks):
         for mi, met in enumerate(("kicks_per_io", "irqs_per_io")):
             ax = axes[bi][mi]
@@ -950,7 +960,8 @@ def plots(out, doc):
 
     # IOThread CPU per 1000 I/O, and while idle.
     fig, axes = plt.subplots(len(bks), 2, squeeze=False,
-                             figsize=(2.0 * len(wls) + 6, 3.0 * len(bks) + 1.4),
+                             figsize=(2.0 * len(wls) + 6,
+                                      3.0 * len(bks) + 1.4),
                              gridspec_kw={"width_ratios": [len(wls), 1.5]})
     for bi, b in enumerate(bks):
         ax = axes[bi][0]
@@ -1069,7 +1080,11 @@ def report(out, meta, runs):
     md = markdown(doc)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md)
-    made = plots(out, doc)
+    try:
+        made = plots(out, doc)
+    except Exception as e:            # noqa: BLE001 (plots are extras)
+        log("bench: plotting failed: %r" % e)
+        made = []
     return doc, md, made
 
 

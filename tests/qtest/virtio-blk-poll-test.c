@@ -717,7 +717,7 @@ static uint8_t vbp_do(VbpTest *t, QVirtQueue *vq, uint32_t type,
     uint64_t addr;
     uint16_t used = vbp_used_idx(t, vq);
     uint32_t head = vbp_add_req_seg(t, vq, type, sector,
-                                    type == VIRTIO_BLK_T_OUT ? buf : NULL,
+                                    type == VIRTIO_BLK_T_IN ? NULL : buf,
                                     len, nseg, &addr);
     uint8_t status;
 
@@ -934,6 +934,19 @@ static void test_one_submit_per_batch(void)
     vbp_shutdown(t);
 }
 
+/* A discard or write zeroes of @nsect sectors at @sector */
+static uint8_t vbp_dwz(VbpTest *t, uint32_t type, uint64_t sector,
+                       uint32_t nsect, bool unmap)
+{
+    struct virtio_blk_discard_write_zeroes dwz = {
+        .sector = cpu_to_le64(sector),
+        .num_sectors = cpu_to_le32(nsect),
+        .flags = cpu_to_le32(unmap ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0),
+    };
+
+    return vbp_do(t, t->vq[0], type, 0, &dwz, sizeof(dwz), 1);
+}
+
 /* Dirty bitmaps see the writes of the fast path */
 static void test_fast_dirty_bitmap(void)
 {
@@ -953,7 +966,11 @@ static void test_fast_dirty_bitmap(void)
                     ==, VIRTIO_BLK_S_OK);
     g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 1024 * 1024 / 512, buf,
                            sizeof(buf), 2), ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_dwz(t, VIRTIO_BLK_T_WRITE_ZEROES,
+                            2 * 1024 * 1024 / 512, 8, false), ==,
+                    VIRTIO_BLK_S_OK);
     vbp_assert_path(t, "io_uring");
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-dwz"), ==, 1);
 
     rsp = qtest_qmp(t->qts, "{'execute': 'query-named-block-nodes', "
                     "'arguments': {'flat': true}}");
@@ -971,7 +988,7 @@ static void test_fast_dirty_bitmap(void)
                               "count");
     }
     qobject_unref(rsp);
-    g_assert_cmpint(count, ==, 2 * 65536);
+    g_assert_cmpint(count, ==, 3 * 65536);
     vbp_shutdown(t);
 }
 
@@ -1107,6 +1124,86 @@ static void test_inactive(void)
     }
     qobject_unref(rsp);
     vbp_assert_alive(t);
+    vbp_shutdown(t);
+}
+
+static int64_t vbp_host_blocks(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    return st.st_blocks;
+}
+
+static bool vbp_host_is(const char *path, int64_t offset, size_t len,
+                        uint8_t byte)
+{
+    g_autofree uint8_t *buf = g_malloc(len);
+
+    vbp_host_read(path, offset, buf, len);
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != byte) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Fill the first MiB of the disk with @byte, through the guest */
+static void vbp_fill(VbpTest *t, uint8_t byte)
+{
+    g_autofree uint8_t *buf = g_malloc(65536);
+
+    memset(buf, byte, 65536);
+    for (int i = 0; i < 16; i++) {
+        g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_OUT, i * 128, buf,
+                               65536, 4), ==, VIRTIO_BLK_S_OK);
+    }
+}
+
+/*
+ * Discard and write zeroes on the fast path, with file-posix's semantics:
+ * without discard=unmap a discard changes nothing and write zeroes
+ * writes zeroes; with it, both punch holes.
+ */
+static void test_fast_discard_write_zeroes(const void *opaque)
+{
+    bool unmap = GPOINTER_TO_INT(opaque);
+    g_autofree char *blockdev = g_strdup_printf(
+        "-blockdev driver=file,node-name=file0,filename=%%s%s "
+        "-blockdev driver=raw,node-name=disk0,file=file0%s",
+        unmap ? ",discard=unmap" : "", unmap ? ",discard=unmap" : "");
+    VbpTest *t = vbp_boot_args(blockdev, false, NULL, 1, 0);
+    int64_t blocks;
+
+    vbp_fill(t, 0x5a);
+    blocks = vbp_host_blocks(t->img);
+
+    /* write zeroes, 64 KiB at 128 KiB */
+    g_assert_cmpint(vbp_dwz(t, VIRTIO_BLK_T_WRITE_ZEROES, 256, 128, false),
+                    ==, VIRTIO_BLK_S_OK);
+    g_assert_true(vbp_host_is(t->img, 128 * 1024, 65536, 0));
+    g_assert_true(vbp_host_is(t->img, 0, 128 * 1024, 0x5a));
+    g_assert_true(vbp_host_is(t->img, 192 * 1024, 65536, 0x5a));
+
+    /* discard 256 KiB at 512 KiB */
+    g_assert_cmpint(vbp_dwz(t, VIRTIO_BLK_T_DISCARD, 1024, 512, false),
+                    ==, VIRTIO_BLK_S_OK);
+    g_assert_true(vbp_host_is(t->img, 512 * 1024, 256 * 1024,
+                              unmap ? 0 : 0x5a));
+    g_assert_true(vbp_host_is(t->img, 768 * 1024, 256 * 1024, 0x5a));
+
+    /* write zeroes that may unmap, 64 KiB at 320 KiB */
+    g_assert_cmpint(vbp_dwz(t, VIRTIO_BLK_T_WRITE_ZEROES, 640, 128, true),
+                    ==, VIRTIO_BLK_S_OK);
+    g_assert_true(vbp_host_is(t->img, 320 * 1024, 65536, 0));
+    if (unmap) {
+        /* the discard and the unmapping write zeroes freed space */
+        g_assert_cmpint(vbp_host_blocks(t->img), <=,
+                        blocks - (256 + 64) * 1024 / 512);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-dwz"), ==, 3);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-dwz"), ==, 0);
     vbp_shutdown(t);
 }
 
@@ -1765,6 +1862,12 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/fast/mirror", test_mirror);
     qtest_add_func("/virtio-blk-poll/fast/read-only", test_read_only);
     qtest_add_func("/virtio-blk-poll/fast/inactive", test_inactive);
+    qtest_add_data_func("/virtio-blk-poll/fast/discard-write-zeroes",
+                        GINT_TO_POINTER(false),
+                        test_fast_discard_write_zeroes);
+    qtest_add_data_func("/virtio-blk-poll/fast/discard-write-zeroes-unmap",
+                        GINT_TO_POINTER(true),
+                        test_fast_discard_write_zeroes);
     qtest_add_func("/virtio-blk-poll/fallback/data", test_fallback_data);
     qtest_add_func("/virtio-blk-poll/fallback/qcow2", test_fallback_qcow2);
     qtest_add_data_func("/virtio-blk-poll/fast/enospc-stop",

@@ -26,11 +26,25 @@ typedef struct VBPUringStats {
     uint64_t resubmits;         /* short transfers and -EAGAIN/-EINTR */
 } VBPUringStats;
 
+typedef enum VBPUringKind {
+    VBP_URING_READ,
+    VBP_URING_WRITE,
+    VBP_URING_FLUSH,
+    VBP_URING_WRITE_ZEROES,     /* fallocate(), see vbp_uring_queue_fallocate */
+    VBP_URING_WRITE_ZEROES_UNMAP,
+    VBP_URING_DISCARD,
+} VBPUringKind;
+
 /* What the ring's user learns of each finished request */
 typedef struct VBPUringOps {
-    /* Before the request's own callback; @bytes is its whole length */
-    void (*before_complete)(void *opaque, bool is_write, int64_t offset,
-                            uint64_t bytes, int ret);
+    /*
+     * Before the request's own callback; @bytes is its whole length.
+     * Returning true takes the request over: its callback is not called
+     * (the user resubmitted it elsewhere and will complete it).
+     */
+    bool (*before_complete)(void *opaque, VBPUringKind kind, int64_t offset,
+                            uint64_t bytes, int ret,
+                            BlockCompletionFunc *cb, void *cb_opaque);
     /* After it */
     void (*after_complete)(void *opaque);
 } VBPUringOps;
@@ -61,6 +75,10 @@ bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
                         void *opaque);
 bool vbp_uring_queue_flush(VBPUring *ur, int fd, BlockCompletionFunc *cb,
                            void *opaque);
+/* fallocate(@mode) of @bytes at @offset, as @kind (write zeroes, discard) */
+bool vbp_uring_queue_fallocate(VBPUring *ur, int fd, VBPUringKind kind,
+                               int mode, int64_t offset, int64_t bytes,
+                               BlockCompletionFunc *cb, void *opaque);
 
 /* Hand everything queued to the kernel in one call; returns how many */
 unsigned vbp_uring_submit(VBPUring *ur);

@@ -45,6 +45,9 @@ struct VirtIOBlockPoll {
     int fast_fd;
     bool fast_write;            /* writes too, not only reads */
     bool fast_direct;           /* O_DIRECT: alignment matters */
+    bool fast_regular;          /* a regular file, not a block device */
+    bool fast_unmap;            /* discard=unmap on both nodes */
+    uint32_t fast_discard_align;/* discards skip unaligned head and tail */
     uint32_t fast_align;        /* offset and length alignment */
     size_t fast_mem_align;      /* buffer alignment */
     BlockDriverState *fast_bs;  /* the raw node */
