@@ -83,6 +83,9 @@ WORKLOADS = {
 }
 QUICK_WORKLOADS = ["randread-qd1", "randread-qd32"]
 IDLE = "idle"
+# A boot during which other processes used more CPU than this (on average)
+# is flagged in the checks.
+OTHERS_WARN = 0.5
 
 # metric -> (label, unit, better: "higher"/"lower"/None)
 METRICS = {
@@ -634,11 +637,19 @@ def aggregate(out, meta, runs):
 def checks(meta, runs, per):
     """Things that look wrong: failed boots, counters that disagree."""
     notes = []
+    load_notes = []
     for e in runs:
         if not e.get("ok"):
             notes.append("round %d %s %s attempt %d failed: exit %s, %s" % (
                 e["round"], e["backend"], e["config"], e["attempt"],
                 e["exit"], e.get("error")))
+        ld = e.get("load") or {}
+        if ld.get("others_cpus", 0) > OTHERS_WARN:
+            load_notes.append(
+                "round %d %s %s: other processes kept %.2f CPUs busy on "
+                "average (peak %.2f) while it ran: its numbers are disturbed"
+                % (e["round"], e["backend"], e["config"], ld["others_cpus"],
+                   ld.get("others_max_cpus", 0)))
     for (b, c, r), jm in sorted(per.items()):
         for w, m in jm.items():
             where = "round %d %s %s %s" % (r, b, c, w)
@@ -672,7 +683,12 @@ def checks(meta, runs, per):
             if m.get("irqs_per_io", 0) > 1.05:
                 notes.append("%s: %.3f guest interrupts per I/O" %
                              (where, m["irqs_per_io"]))
-    return notes
+    if load_notes and not notes:
+        notes.append("every boot passed; fio, guest block layer and device "
+                     "request counts agree; virtio-blk-poll's kick counter "
+                     "matches its IOThreads' eventfd reads; idle IOThreads "
+                     "used < 2% of a CPU and no queue was left polling")
+    return notes + load_notes
 
 
 # ------------------------------------------------------------ markdown
@@ -814,11 +830,12 @@ def markdown(doc):
         for n in doc["checks"]:
             L.append("- " + n)
     else:
-        L.append("- nothing odd: every boot passed; fio, guest block layer "
+        L.append("- nothing odd: every boot passed, none with more than "
+                 "%.1f CPUs of other processes' load; fio, guest block layer "
                  "and device request counts agree; virtio-blk-poll's kick "
                  "counter matches its IOThreads' eventfd reads; idle "
-                 "IOThreads used < 2% of a CPU and no queue was left "
-                 "polling.")
+                 "IOThreads used < 2%% of a CPU and no queue was left "
+                 "polling." % OTHERS_WARN)
     L.append("")
     return "\n".join(L)
 
