@@ -343,11 +343,11 @@ static void vbp_set_handlers(VirtIOBlockPollQueue *q, AioContext *ctx,
 
 /*
  * Why requests cannot take the io_uring path now, or NULL if they can.
- * Only a raw image without offset/size over a file or host_device node
- * that nothing else uses qualifies: a block job, an export, a filter, a
- * throttle group or detect-zeroes each must see the writes, so with any
- * of them the block layer serves.  Dirty bitmaps are kept up to date by
- * the fast path itself.
+ * Only a raw image without offset/size over a file or host_device node,
+ * or such a node alone, that nothing else uses qualifies: a block job,
+ * an export, a filter, a throttle group or detect-zeroes each must see
+ * the writes, so with any of them the block layer serves.  Dirty bitmaps
+ * are kept up to date by the fast path itself.
  *
  * Context: BQL held; the graph changes only in drained sections, and the
  * queues are attached again after each.
@@ -369,17 +369,26 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
     if (d->uring_error) {
         return d->uring_error;
     }
-    if (!bs || !bs->drv || strcmp(bs->drv->format_name, "raw")) {
-        return "not a raw image";
+    if (!bs || !bs->drv) {
+        return "no medium";
     }
-    if (qdict_haskey(bs->options, "offset") ||
-        qdict_haskey(bs->options, "size")) {
-        return "raw image with an offset or size";
-    }
-    file = bs->file ? bs->file->bs : NULL;
-    fd = file ? raw_posix_get_fd(file) : -1;
-    if (fd < 0) {
-        return "raw image not over a file or host_device node";
+    fd = raw_posix_get_fd(bs);
+    if (fd >= 0) {
+        /* No format node at all, as libvirt >= 10 attaches raw images */
+        file = bs;
+    } else {
+        if (strcmp(bs->drv->format_name, "raw")) {
+            return "not a raw image";
+        }
+        if (qdict_haskey(bs->options, "offset") ||
+            qdict_haskey(bs->options, "size")) {
+            return "raw image with an offset or size";
+        }
+        file = bs->file ? bs->file->bs : NULL;
+        fd = file ? raw_posix_get_fd(file) : -1;
+        if (fd < 0) {
+            return "raw image not over a file or host_device node";
+        }
     }
     if (blk_get_public(s->blk)->throttle_group_member.throttle_state) {
         return "I/O throttling";
@@ -391,13 +400,16 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
         file->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF) {
         return "detect-zeroes";
     }
+    /* Our BlockBackend above the top node, the raw node above the file */
     QLIST_FOREACH(c, &bs->parents, next_parent) {
         n++;
     }
-    QLIST_FOREACH(c, &file->parents, next_parent) {
-        n++;
+    if (file != bs) {
+        QLIST_FOREACH(c, &file->parents, next_parent) {
+            n++;
+        }
     }
-    if (n != 2) {
+    if (n != (file == bs ? 1 : 2)) {
         return "image shared with another user (block job, export, ...)";
     }
 
@@ -698,7 +710,7 @@ static bool vbp_uring_before_complete(void *opaque, VBPUringKind kind,
     if (ret < 0) {
         return false;
     }
-    for (int i = 0; i < ARRAY_SIZE(nodes); i++) {
+    for (int i = 0; i < (nodes[0] == nodes[1] ? 1 : 2); i++) {
         if (kind != VBP_URING_DISCARD) {
             stat64_max(&nodes[i]->wr_highest_offset, offset + bytes);
         }

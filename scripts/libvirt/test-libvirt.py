@@ -750,12 +750,14 @@ def remove_new_cgroups(before):
 def fmt_stats(stats):
     keys = ("path", "requests", "kicks", "notifies", "notifies-suppressed",
             "passes", "completions", "wakeups", "fast-rw", "fallback-rw")
+
+    def val(v):
+        return json.dumps(v) if isinstance(v, str) else v
     return "; ".join(
         "q%s[%s tid %s] %s" % (q.get("queue"), q.get("iothread"),
                                q.get("thread-id"),
-                               " ".join("%s=%s" % (k, json.dumps(q[k]) if isinstance(q[k], str)
-                            else q[k]) for k in keys
-                                        if k in q))
+                               " ".join("%s=%s" % (k, val(q[k]))
+                                        for k in keys if k in q))
         for q in stats)
 
 

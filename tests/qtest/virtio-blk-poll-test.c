@@ -805,6 +805,17 @@ static void test_fast_data(void)
     vbp_shutdown(t);
 }
 
+/* A disk on a file node with no format node, as libvirt >= 10 sets it up */
+static void test_fast_data_file_node(void)
+{
+    VbpTest *t = vbp_boot_args("-blockdev driver=file,node-name=disk0,"
+                               "filename=%s", false, NULL, 1, 0);
+
+    vbp_check_data(t, PATH_FAST);
+    vbp_assert_path(t, "io_uring");
+    vbp_shutdown(t);
+}
+
 /* The io_uring path with a kernel thread polling the submission queue */
 static void test_fast_data_sqpoll(void)
 {
@@ -1854,6 +1865,8 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/fast/data", test_fast_data);
     qtest_add_func("/virtio-blk-poll/fast/data-direct", test_fast_data_direct);
     qtest_add_func("/virtio-blk-poll/fast/data-sqpoll", test_fast_data_sqpoll);
+    qtest_add_func("/virtio-blk-poll/fast/data-file-node",
+                   test_fast_data_file_node);
     qtest_add_func("/virtio-blk-poll/fast/one-submit-per-batch",
                    test_one_submit_per_batch);
     qtest_add_func("/virtio-blk-poll/fast/dirty-bitmap",

@@ -50,8 +50,8 @@ struct VirtIOBlockPoll {
     uint32_t fast_discard_align;/* discards skip unaligned head and tail */
     uint32_t fast_align;        /* offset and length alignment */
     size_t fast_mem_align;      /* buffer alignment */
-    BlockDriverState *fast_bs;  /* the raw node */
-    BlockDriverState *fast_file;/* its file or host_device node */
+    BlockDriverState *fast_bs;  /* the raw node, or the file node alone */
+    BlockDriverState *fast_file;/* the file or host_device node */
     const char *fast_reason;
     bool recheck_pending;       /* a new decision is scheduled */
     /* The BlockBackend's throttle state, set or cleared at any time */
