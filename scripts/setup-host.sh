@@ -94,10 +94,18 @@ BUILD_PKGS=(
     socat
 )
 GUEST_PKGS=(busybox-static cpio lz4 xz-utils zstd python3-matplotlib)
-LIBVIRT_PKGS=(
-    libvirt-daemon-system/bookworm-backports libvirt-clients/bookworm-backports
-    libvirt-daemon/bookworm-backports libvirt-daemon-driver-qemu/bookworm-backports
-)
+# Every libvirt package by its suite: a mix of bookworm's 9.0 and
+# bookworm-backports' 11.x does not install.
+LIBVIRT_PKGS=()
+for p in libvirt-daemon-system libvirt-clients libvirt-daemon \
+         libvirt-daemon-driver-qemu libvirt0 libvirt-common \
+         libvirt-daemon-common libvirt-daemon-log \
+         libvirt-daemon-config-network libvirt-daemon-config-nwfilter \
+         libvirt-daemon-driver-network libvirt-daemon-driver-nodedev \
+         libvirt-daemon-driver-nwfilter libvirt-daemon-driver-secret \
+         libvirt-daemon-driver-storage; do
+    LIBVIRT_PKGS+=("$p/bookworm-backports")
+done
 
 [ $# -gt 0 ] || set -- build
 for what in "$@"; do
