@@ -348,11 +348,6 @@ unsigned vbp_uring_reap(VBPUring *ur, bool early)
     return n;
 }
 
-unsigned vbp_uring_inflight(VBPUring *ur)
-{
-    return ur->inflight;
-}
-
 void vbp_uring_get_stats(VBPUring *ur, VBPUringStats *stats)
 {
     stats->sqes = qatomic_read(&ur->stats.sqes);
@@ -412,11 +407,6 @@ unsigned vbp_uring_submit(VBPUring *ur)
 }
 
 unsigned vbp_uring_reap(VBPUring *ur, bool early)
-{
-    g_assert_not_reached();
-}
-
-unsigned vbp_uring_inflight(VBPUring *ur)
 {
     g_assert_not_reached();
 }

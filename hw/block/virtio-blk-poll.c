@@ -776,6 +776,10 @@ static void vbp_stop_vq_bh(void *opaque)
 
     vbp_set_handlers(q, q->ctx, false);
     qatomic_set(&q->attached, false);
+    /*
+     * The ring's fd handler stays: the drain that follows waits for the
+     * fast path requests still in flight, which it reaps.
+     */
     qemu_bh_cancel(q->poll_bh);
     if (q->polling) {
         vbp_stop_polling(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));

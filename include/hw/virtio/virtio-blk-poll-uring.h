@@ -87,8 +87,6 @@ unsigned vbp_uring_submit(VBPUring *ur);
  * right after their submission, for the counters.  Returns how many.
  */
 unsigned vbp_uring_reap(VBPUring *ur, bool early);
-/* Requests queued or in the kernel */
-unsigned vbp_uring_inflight(VBPUring *ur);
 void vbp_uring_get_stats(VBPUring *ur, VBPUringStats *stats);
 
 #endif
