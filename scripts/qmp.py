@@ -8,19 +8,35 @@ as human-monitor-command and its text output is printed.
 import json
 import socket
 import sys
+import time
 
 
 class QMP:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+    """QMP client with timeouts (a hung QEMU must not hang the runner)."""
+
+    def __init__(self, path, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(timeout)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self.file = self.sock.makefile("rw")
         self._read()                      # greeting
         self.cmd("qmp_capabilities")
 
     def _read(self):
         while True:
-            msg = json.loads(self.file.readline())
+            line = self.file.readline()
+            if not line:
+                raise ConnectionError("QMP connection closed")
+            msg = json.loads(line)
             if "event" not in msg:
                 return msg
 
@@ -35,8 +51,22 @@ class QMP:
             raise RuntimeError("%s: %s" % (name, rsp["error"]["desc"]))
         return rsp["return"]
 
+    def try_cmd(self, name, args=None):
+        """cmd(), but an error comes back as {"error": text}."""
+        try:
+            return self.cmd(name, args)
+        except Exception as e:            # noqa: BLE001 (diagnostics only)
+            return {"error": str(e)}
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
     def hmp(self, line):
         return self.cmd("human-monitor-command", {"command-line": line})
+
 
 
 def main():

@@ -538,6 +538,21 @@ static void vbp_fast_path_maybe_recheck(VirtIOBlockPoll *d)
     }
 }
 
+/*
+ * Finish vbp_fast_path_begin() once the request was queued on the ring
+ * (@queued), or not: submit it now unless the pass that took it from the
+ * avail ring submits its whole batch anyway.  Returns @queued.
+ */
+static bool vbp_fast_path_end(VirtIOBlockPollQueue *q, bool queued)
+{
+    if (!queued) {
+        blk_dec_in_flight(VIRTIO_BLK(q->dev)->blk);
+    } else if (!q->in_pass) {
+        vbp_uring_submit(q->uring);
+    }
+    return queued;
+}
+
 /* Context: the queue's IOThread */
 static bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
                           QEMUIOVector *qiov, BlockCompletionFunc *cb)
@@ -553,24 +568,14 @@ static bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
         return true;
     }
 
-    if (!vbp_fast_path_aligned(d, offset, qiov)) {
-        goto fallback;
+    fd = vbp_fast_path_aligned(d, offset, qiov) ?
+         vbp_fast_path_begin(q, is_write) : -1;
+    if (fd >= 0 &&
+        vbp_fast_path_end(q, vbp_uring_queue_rw(q->uring, fd, is_write,
+                                                offset, qiov, cb, req))) {
+        STAT_ADD(q, fast_rw, 1);
+        return true;
     }
-    fd = vbp_fast_path_begin(q, is_write);
-    if (fd < 0) {
-        goto fallback;
-    }
-    if (!vbp_uring_queue_rw(q->uring, fd, is_write, offset, qiov, cb, req)) {
-        blk_dec_in_flight(req->dev->blk);
-        goto fallback;
-    }
-    STAT_ADD(q, fast_rw, 1);
-    if (!q->in_pass) {
-        vbp_uring_submit(q->uring);
-    }
-    return true;
-
-fallback:
     STAT_ADD(q, fallback_rw, 1);
     vbp_fast_path_maybe_recheck(d);
     return false;
@@ -583,20 +588,11 @@ static bool vbp_submit_flush(VirtIOBlockReq *req, BlockCompletionFunc *cb)
     VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
     int fd = vbp_fast_path_begin(q, true);
 
-    if (fd < 0) {
-        goto fallback;
+    if (fd >= 0 &&
+        vbp_fast_path_end(q, vbp_uring_queue_flush(q->uring, fd, cb, req))) {
+        STAT_ADD(q, fast_flushes, 1);
+        return true;
     }
-    if (!vbp_uring_queue_flush(q->uring, fd, cb, req)) {
-        blk_dec_in_flight(req->dev->blk);
-        goto fallback;
-    }
-    STAT_ADD(q, fast_flushes, 1);
-    if (!q->in_pass) {
-        vbp_uring_submit(q->uring);
-    }
-    return true;
-
-fallback:
     STAT_ADD(q, fallback_flushes, 1);
     return false;
 }
@@ -647,19 +643,13 @@ static bool vbp_submit_dwz(VirtIOBlockReq *req, bool write_zeroes,
         mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
     }
     fd = vbp_fast_path_begin(q, true);
-    if (fd < 0) {
-        goto fallback;
+    if (fd >= 0 &&
+        vbp_fast_path_end(q, vbp_uring_queue_fallocate(q->uring, fd, kind,
+                                                       mode, offset, bytes,
+                                                       cb, req))) {
+        STAT_ADD(q, fast_dwz, 1);
+        return true;
     }
-    if (!vbp_uring_queue_fallocate(q->uring, fd, kind, mode, offset, bytes,
-                                   cb, req)) {
-        blk_dec_in_flight(req->dev->blk);
-        goto fallback;
-    }
-    STAT_ADD(q, fast_dwz, 1);
-    if (!q->in_pass) {
-        vbp_uring_submit(q->uring);
-    }
-    return true;
 
 fallback:
     STAT_ADD(q, fallback_dwz, 1);

@@ -98,59 +98,9 @@ class Failure(Exception):
 
 
 # ----------------------------------------------------------------- QMP
-class QMP:
-    """QMP client with timeouts (a hung QEMU must not hang the runner)."""
-
-    def __init__(self, path, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.settimeout(timeout)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.file = self.sock.makefile("rw")
-        self._read()                      # greeting
-        self.cmd("qmp_capabilities")
-
-    def _read(self):
-        while True:
-            line = self.file.readline()
-            if not line:
-                raise ConnectionError("QMP connection closed")
-            msg = json.loads(line)
-            if "event" not in msg:
-                return msg
-
-    def cmd(self, name, args=None):
-        req = {"execute": name}
-        if args:
-            req["arguments"] = args
-        self.file.write(json.dumps(req) + "\n")
-        self.file.flush()
-        rsp = self._read()
-        if "error" in rsp:
-            raise RuntimeError("%s: %s" % (name, rsp["error"]["desc"]))
-        return rsp["return"]
-
-    def try_cmd(self, name, args=None):
-        """cmd(), but an error comes back as {"error": text}."""
-        try:
-            return self.cmd(name, args)
-        except Exception as e:            # noqa: BLE001 (diagnostics only)
-            return {"error": str(e)}
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+from qmp import QMP  # noqa: E402  (scripts/qmp.py)
 
 # ------------------------------------------------------------- helpers
 def parse_cpus(text):
