@@ -97,6 +97,26 @@ class Failure(Exception):
         self.code = code
 
 
+def read_console_lines(read, log, emit):
+    """Split what read() returns, until it returns b"", into lines: each
+    is written to log and passed to emit(), the last one even without its
+    newline."""
+    buf = b""
+    while True:
+        chunk = read()
+        if not chunk:
+            break
+        buf += chunk
+        *done, buf = buf.split(b"\n")
+        for raw in done:
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            log.write(line + "\n")
+            emit(line)
+        log.flush()
+    if buf:
+        emit(buf.decode("utf-8", "replace"))
+
+
 # ----------------------------------------------------------------- QMP
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -314,20 +334,9 @@ class Guest:
         self.qmp = QMP(os.path.join(self.rundir, "qmp.sock"))
 
     def _reader(self):
-        buf = b""
-        while True:
-            chunk = self.proc.stdout.read1(65536)
-            if not chunk:
-                break
-            buf += chunk
-            *done, buf = buf.split(b"\n")
-            for raw in done:
-                line = raw.decode("utf-8", "replace").rstrip("\r")
-                self.log.write(line + "\n")
-                self.lines.put((time.monotonic(), line))
-            self.log.flush()
-        if buf:
-            self.lines.put((time.monotonic(), buf.decode("utf-8", "replace")))
+        read_console_lines(
+            lambda: self.proc.stdout.read1(65536), self.log,
+            lambda line: self.lines.put((time.monotonic(), line)))
         self.lines.put((time.monotonic(), None))    # EOF: QEMU is gone
 
     def next_line(self, deadline, what):

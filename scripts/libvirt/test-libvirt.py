@@ -494,24 +494,14 @@ class Console:
         self.thread = threading.Thread(target=self._reader, daemon=True)
         self.thread.start()
 
+    def _recv(self):
+        try:
+            return self.sock.recv(65536)
+        except OSError:
+            return b""
+
     def _reader(self):
-        buf = b""
-        while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            buf += chunk
-            *done, buf = buf.split(b"\n")
-            for raw in done:
-                line = raw.decode("utf-8", "replace").rstrip("\r")
-                self.log.write(line + "\n")
-                self.lines.put(line)
-            self.log.flush()
-        if buf:
-            self.lines.put(buf.decode("utf-8", "replace"))
+        rg.read_console_lines(self._recv, self.log, self.lines.put)
         self.lines.put(None)
 
     def expect(self, deadline, kind, name=None, collect=None):
