@@ -5,7 +5,7 @@
 # pycotap; trixie deb-src for QEMU 10.0 source) are derived from the
 # machine's own Debian entry: no archive host name is written here.
 #
-# Usage: scripts/setup-host.sh [build|guest|libvirt|all]...
+# Usage: scripts/setup-host.sh [build|guest|libvirt|fuzz|all]...
 set -euo pipefail
 
 SUDO=
@@ -93,6 +93,8 @@ BUILD_PKGS=(
     seabios qemu-system-data ipxe-qemu
     socat
 )
+# clang + libFuzzer/ASan/UBSan runtimes for the sanitizer/fuzz build
+FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 GUEST_PKGS=(busybox-static cpio lz4 xz-utils zstd python3-matplotlib)
 # Every libvirt package by its suite: a mix of bookworm's 9.0 and
 # bookworm-backports' 11.x does not install.
@@ -113,6 +115,7 @@ for what in "$@"; do
     build) install_pkgs "${BUILD_PKGS[@]}" ;;
     guest) install_pkgs "${GUEST_PKGS[@]}" ;;
     libvirt) install_pkgs "${LIBVIRT_PKGS[@]}" ;;
+    fuzz) install_pkgs "${FUZZ_PKGS[@]}" ;;
     all) install_pkgs "${BUILD_PKGS[@]}" "${GUEST_PKGS[@]}" ;;
     apt) setup_apt ;;
     *) log "unknown set '$what'"; exit 1 ;;
