@@ -2,6 +2,10 @@
 # Run qtests one test path at a time and count them.
 #
 #   scripts/run-qtests.sh REGEX   (test paths of qos-test matching REGEX)
+#   scripts/run-qtests.sh --asan REGEX
+#                         the same against the ASan/UBSan build of
+#                         qemu-system-x86_64 (scripts/build-fuzz.sh); a
+#                         sanitizer report in a test's log fails the test
 #
 # Prints "ok PATH" / "FAIL PATH" (with the log tail) per test and a last
 # line "N passed, N failed".  Exit status 1 if any failed.
@@ -9,12 +13,31 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=/dev/null
 . "$TOP/build/config.sh"
-regex=${1:?usage: run-qtests.sh REGEX}
+asan=0
+if [ "${1:-}" = --asan ]; then
+    asan=1
+    shift
+fi
+regex=${1:?usage: run-qtests.sh [--asan] REGEX}
 cd "$QEMU_BUILD" || exit 1
 export QTEST_QEMU_BINARY=./qemu-system-x86_64
+if [ "$asan" = 1 ]; then
+    [ -f "$BUILDDIR/config-fuzz.sh" ] || {
+        echo "no ASan build: run scripts/build-fuzz.sh first"
+        echo "0 passed, 1 failed"
+        exit 1
+    }
+    # shellcheck source=/dev/null
+    . "$BUILDDIR/config-fuzz.sh"
+    export QTEST_QEMU_BINARY=$FUZZ_BUILD/qemu-system-x86_64
+    # QEMU exits with leaks of its own at the end of a run: no leak check
+    export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+    export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+fi
 export QTEST_QEMU_IMG=./qemu-img
 export QTEST_QEMU_STORAGE_DAEMON_BINARY=./storage-daemon/qemu-storage-daemon
 LOG=$BUILDDIR/qtest-logs
+[ "$asan" = 1 ] && LOG=$BUILDDIR/qtest-logs-asan
 mkdir -p "$LOG"
 # A test may change kernel.io_uring_disabled for a moment; never leave it so
 SYSCTL=/proc/sys/kernel/io_uring_disabled
@@ -31,8 +54,9 @@ paths=$(./tests/qtest/qos-test -l 2>/dev/null | grep -E "^/" | grep -E "$regex")
 for p in $paths; do
     restore_sysctl
     log=$LOG/$(echo "$p" | tr '/' '_').log
-    if timeout 300 ./tests/qtest/qos-test -p "$p" >"$log" 2>&1 &&
-       grep -q "^ok " "$log"; then
+    if timeout 600 ./tests/qtest/qos-test -p "$p" >"$log" 2>&1 &&
+       grep -q "^ok " "$log" &&
+       ! grep -qE "ERROR: AddressSanitizer|runtime error:" "$log"; then
         echo "ok   $p"
         pass=$((pass + 1))
     else

@@ -353,6 +353,8 @@ static void vbp_set_handlers(VirtIOBlockPollQueue *q, AioContext *ctx,
  * queues are attached again after each.
  */
 static const char vbp_reason_inactive[] = "image inactive (migration)";
+static const char vbp_reason_shared[] =
+    "image shared with another user (block job, export, ...)";
 
 static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
 {
@@ -410,7 +412,7 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
         }
     }
     if (n != (file == bs ? 1 : 2)) {
-        return "image shared with another user (block job, export, ...)";
+        return vbp_reason_shared;
     }
 
     d->fast_write = !bdrv_is_read_only(bs) && !bdrv_is_read_only(file);
@@ -527,11 +529,31 @@ static void vbp_fast_path_recheck_bh(void *opaque)
  * Activating an image again (cont after a failed migration,
  * blockdev-set-active) needs no drained section, so the queues are not
  * attached again: notice it here and decide again in the main loop.
+ * Nor do other users of the image always leave in a drained section:
+ * block_resize drops its BlockBackend after its drain has ended.  While
+ * the image looks shared, look again in the main loop now and then.
+ *
+ * Context: the queue's IOThread, for a request that took the block layer
  */
+#define VBP_RECHECK_SHARED_NS (100 * SCALE_MS)
+
 static void vbp_fast_path_maybe_recheck(VirtIOBlockPoll *d)
 {
-    if (d->fast_reason == vbp_reason_inactive && !vbp_image_inactive(d) &&
-        !qatomic_xchg(&d->recheck_pending, true)) {
+    const char *reason = d->fast_reason;
+    bool again = false;
+
+    if (reason == vbp_reason_inactive) {
+        again = !vbp_image_inactive(d);
+    } else if (reason == vbp_reason_shared) {
+        int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        int64_t last = qatomic_read(&d->recheck_ns);
+
+        if (now - last >= VBP_RECHECK_SHARED_NS &&
+            qatomic_cmpxchg(&d->recheck_ns, last, now) == last) {
+            again = true;
+        }
+    }
+    if (again && !qatomic_xchg(&d->recheck_pending, true)) {
         object_ref(OBJECT(d));
         aio_bh_schedule_oneshot(qemu_get_aio_context(),
                                 vbp_fast_path_recheck_bh, d);
@@ -782,13 +804,33 @@ static void vbp_stop_vq_bh(void *opaque)
     qatomic_set(&q->active, false);
 }
 
+/* Requests taken from the avail ring between two last_avail_idx values */
+static unsigned vbp_avail_taken(VirtIOBlockPollQueue *q, unsigned before,
+                                unsigned after)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
+
+    if (virtio_vdev_has_feature(vdev, VIRTIO_F_RING_PACKED)) {
+        /* An index below the queue size, and the wrap counter in bit 15 */
+        unsigned num = virtio_queue_get_num(vdev, q->index);
+
+        return num ? ((after & 0x7fff) + num - (before & 0x7fff)) % num : 0;
+    }
+    return (uint16_t)(after - before);
+}
+
 /* Context: BH in the queue's IOThread */
 static void vbp_stop_vq_read_bh(void *opaque)
 {
     VirtIOBlockPollQueue *q = opaque;
+    VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
+    unsigned before = virtio_queue_get_last_avail_idx(vdev, q->index);
 
     /* A kick that arrived just before the handler went away */
     virtio_queue_host_notifier_read(virtio_queue_get_host_notifier(q->vq));
+    /* virtio-blk's own handler took these; they count all the same */
+    STAT_ADD(q, requests, vbp_avail_taken(q, before,
+             virtio_queue_get_last_avail_idx(vdev, q->index)));
 }
 
 /* Context: BQL held, ioeventfd stops */
@@ -814,6 +856,7 @@ static void vbp_push_request(VirtIOBlockReq *req)
     if (!qatomic_read(&q->active) || qemu_get_current_aio_context() != q->ctx) {
         /* Not served by the poller: publish and notify as virtio-blk does */
         virtqueue_push(req->vq, &req->elem, req->in_len);
+        STAT_ADD(q, completions, 1);
         if (qemu_in_iothread()) {
             virtio_notify_irqfd(vdev, req->vq);
         } else {

@@ -106,6 +106,13 @@ SEEDS = {
     "raw-indirect": hdr(INDIRECT) + raw(0, [(48, D_INDIRECT, 0, None)]) +
         raw(0, [(16, D_INDIRECT | D_NEXT, 1, None), (1, D_WRITE, 0, None)]) +
         raw(0, [(0, D_INDIRECT, 0, None)]),
+    # a buffer in MMIO (beyond the 64 MiB of RAM): the IOThread must not
+    # wait for the BQL, which the reset right after holds
+    "mmio-buffer-reset": hdr() + raw(0, [(16, D_NEXT, 1, 0x4000000),
+                                        (1, D_WRITE, 0, None)]) + reset(),
+    "mmio-status-reset": hdr() + raw(0, [(16, D_NEXT, 1, None),
+                                        (512, D_NEXT | D_WRITE, 2, 0xfebf0000),
+                                        (1, D_WRITE, 0, 0xfec00000)]) + reset(),
     # ring games
     "avail-idx-jump": hdr() + req(0, T_OUT, 0) + ring16(OP_AVAIL_IDX, 0, 300),
     "avail-idx-back": hdr(EVENT_IDX) + req(0, T_OUT, 0) + wait(5) +

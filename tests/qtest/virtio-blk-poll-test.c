@@ -639,6 +639,35 @@ static void test_stop_cont(void)
  * Drained sections while the queue polls: a resize and a snapshot (which
  * changes the graph under the device); the device keeps serving.
  */
+/*
+ * Wait (a few seconds at most, doing I/O meanwhile) until queue 0 of vbp0
+ * takes the path @expect ("io_uring" or the start of a fallback reason).
+ * At most 25 rounds: libqos does not recycle descriptors, and each round
+ * takes six of the queue's 256.
+ */
+static void vbp_wait_path(VbpTest *t, const char *expect)
+{
+    char *path = NULL;
+
+    for (int i = 0; i < 25; i++) {
+        QDict *st = vbp_stats(t->qts, "vbp0", 0);
+
+        g_free(path);
+        path = g_strdup(qdict_get_str(st, "path"));
+        qobject_unref(st);
+        if (g_str_has_prefix(path, expect)) {
+            break;
+        }
+        vbp_write_read(t, t->vq[0], 64, 0x5a, true);
+        g_usleep(100 * 1000);
+    }
+    if (!g_str_has_prefix(path, expect)) {
+        g_test_message("path is '%s', expected '%s'", path, expect);
+    }
+    g_assert_true(g_str_has_prefix(path, expect));
+    g_free(path);
+}
+
 static void test_drain_while_polling(void)
 {
     VbpTest *t = vbp_boot("\"busy-poll\": true, \"iothread\": \"iot0\"",
@@ -647,11 +676,17 @@ static void test_drain_while_polling(void)
     g_autofree char *overlay = g_strdup_printf("%s.qcow2", t->img);
 
     vbp_write_read(t, vq, 0, 0x01, true);
+    vbp_wait_path(t, "io_uring");
     qtest_qmp_assert_success(t->qts, "{'execute': 'block_resize', "
                              "'arguments': {'node-name': 'disk0', "
                              "'size': %d}}", IMAGE_SIZE / 2);
     vbp_write_read(t, vq, 8, 0x02, true);
     g_assert_cmpint(qvirtio_config_readq(t->dev, 0), ==, IMAGE_SIZE / 2 / 512);
+    /*
+     * block_resize's own BlockBackend leaves after the drained section in
+     * which the queue was attached again: the fast path must come back.
+     */
+    vbp_wait_path(t, "io_uring");
 
     qtest_qmp_assert_success(t->qts, "{'execute': 'blockdev-snapshot-sync', "
                              "'arguments': {'node-name': 'disk0', "
@@ -1634,20 +1669,14 @@ static void test_hostile_fatal(const void *opaque)
         break;
     case HOSTILE_OUTSIDE_RAM:
         /*
-         * A header far beyond guest RAM: QEMU maps it like any DMA to
-         * unassigned memory (through a bounce buffer), so it never
-         * reaches host memory; the request completes with a status.
+         * A header far beyond guest RAM.  Mapped through a bounce buffer,
+         * unassigned memory would make the IOThread wait for the BQL
+         * (which a reset, holding it, waits for the IOThread under: a
+         * deadlock the fuzzer found): it is refused with virtio_error().
          */
-        qtest_writeb(t->qts, addr + 512, 0xff);
         head = qvirtqueue_add(t->qts, vq, 1ull << 44, 16, false, true);
         qvirtqueue_add(t->qts, vq, addr + 512, 1, true, false);
-        qvirtqueue_kick(t->qts, t->dev, vq, head);
-        vbp_wait_used(t, vq, 1);
-        g_assert_cmpint(qtest_readb(t->qts, addr + 512), <=,
-                        VIRTIO_BLK_S_UNSUPP);
-        vbp_write_read(t, vq, 0, 0x42, true);
-        vbp_shutdown(t);
-        return;
+        break;
     case HOSTILE_AVAIL_JUMP:
         /* the avail index moves by more than the queue size */
         idx = qtest_readw(t->qts, vq->avail + 2);

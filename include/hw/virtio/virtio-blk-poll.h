@@ -54,6 +54,7 @@ struct VirtIOBlockPoll {
     BlockDriverState *fast_file;/* the file or host_device node */
     const char *fast_reason;
     bool recheck_pending;       /* a new decision is scheduled */
+    int64_t recheck_ns;         /* when a shared image was last looked at */
     /* The BlockBackend's throttle state, set or cleared at any time */
     ThrottleState **throttle_state;
     char *uring_error;          /* why io_uring cannot be used, if so */

@@ -47,6 +47,7 @@
 #define VBPF_MAX_QUEUES     4
 #define VBPF_ARENA_SIZE     (512 * 1024)
 #define VBPF_WAIT_US        20000   /* for the device to answer an input */
+#define VBPF_HANG_US        (15 * G_USEC_PER_SEC)
 
 enum {
     OP_REQ,         /* a request built by the harness, hostile knobs */
@@ -79,7 +80,7 @@ typedef struct {
 typedef struct {
     QTestState *s;
     QVirtioDevice *dev;
-    int num_queues;         /* of the device */
+    int num_queues;         /* of the device (its command line says) */
     int nq;                 /* set up by this input */
     VbpFuzzQueue q[VBPF_MAX_QUEUES];
     uint64_t arena;         /* guest memory for headers, data, tables */
@@ -87,6 +88,29 @@ typedef struct {
 } VbpFuzz;
 
 static VbpFuzz vbpf;
+
+/*
+ * libFuzzer's -timeout relies on SIGALRM, which QEMU blocks: a watchdog
+ * thread turns an input that hangs (a deadlock between the main loop and
+ * an IOThread, say) into an abort, for which libFuzzer saves the input.
+ */
+static int64_t vbpf_input_start;    /* monotonic, 0 between inputs */
+
+static gpointer vbpf_watchdog(gpointer opaque)
+{
+    for (;;) {
+        int64_t start = qatomic_read(&vbpf_input_start);
+
+        g_usleep(G_USEC_PER_SEC);
+        if (start && start == qatomic_read(&vbpf_input_start) &&
+            g_get_monotonic_time() - start > VBPF_HANG_US) {
+            fprintf(stderr, "virtio-blk-poll-fuzz: an input ran for more "
+                    "than %" PRId64 " s: hang\n", VBPF_HANG_US / 1000000);
+            abort();
+        }
+    }
+    return NULL;
+}
 
 /* Consume n bytes of input; false when there are not enough */
 static bool take(const uint8_t **data, size_t *size, void *out, size_t n)
@@ -444,6 +468,7 @@ static void virtio_blk_poll_fuzz(QTestState *s, const uint8_t *data,
     if (!take(&data, &size, hdr, sizeof(hdr))) {
         return;
     }
+    qatomic_set(&vbpf_input_start, g_get_monotonic_time());
     device_start(hdr[0], hdr[1]);
 
     while (size > 0) {
@@ -502,6 +527,7 @@ static void virtio_blk_poll_fuzz(QTestState *s, const uint8_t *data,
     wait_for_device(VBPF_WAIT_US);
     device_stop();
     flush_events(s);
+    qatomic_set(&vbpf_input_start, 0);
 }
 
 static void virtio_blk_poll_pre_fuzz(QTestState *s)
@@ -512,10 +538,8 @@ static void virtio_blk_poll_pre_fuzz(QTestState *s)
     pdev = fuzz_qos_obj;
     vbpf.s = s;
     vbpf.dev = &pdev->vdev;
-    vbpf.num_queues = MIN(VBPF_MAX_QUEUES,
-                          qvirtio_config_readw(vbpf.dev, 34));
-    vbpf.num_queues = MAX(vbpf.num_queues, 1);
     vbpf.arena = guest_alloc(fuzz_qos_alloc, VBPF_ARENA_SIZE);
+    g_thread_unref(g_thread_new("vbpf-watchdog", vbpf_watchdog, NULL));
 }
 
 static void drive_destroy(void *path)
@@ -550,6 +574,7 @@ static void *fast_setup(GString *cmd_line, void *arg)
                            " -global virtio-blk-poll-pci.num-queues=4"
                            " -global virtio-blk-poll-pci.poll-idle-ns=20000 ",
                            path);
+    vbpf.num_queues = 4;
     return arg;
 }
 
@@ -568,6 +593,7 @@ static void *fallback_setup(GString *cmd_line, void *arg)
                            " -global virtio-blk-poll-pci.num-queues=2"
                            " -global virtio-blk-poll-pci.poll-idle-ns=20000 ",
                            path);
+    vbpf.num_queues = 2;
     return arg;
 }
 
