@@ -754,6 +754,16 @@ static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
     if (q->index == 0) {
         vbp_fast_path_update(d);
     }
+    if (!virtio_queue_rings_in_ram(vq)) {
+        /*
+         * Rings in MMIO would be accessed through the BQL from the
+         * IOThread, which deadlocks with a main loop that waits for it:
+         * the queue is not served at all.
+         */
+        virtio_error(VIRTIO_DEVICE(d), "virtio-blk-poll: the rings of "
+                     "queue %u are not in guest RAM", q->index);
+        return;
+    }
     q->ctx = ctx;
     if (q->uring) {
         vbp_uring_attach(q->uring, ctx);

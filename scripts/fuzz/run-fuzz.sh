@@ -61,7 +61,7 @@ for t in "${TARGETS[@]}"; do
     log=$OUT/logs/$t-replay.log
     inputs=()
     for f in "$SEEDS"/* "$REGR"/*; do
-        [ -f "$f" ] && inputs+=("$f")
+        [ -f "$f" ] && [ "${f%.md}" = "$f" ] && inputs+=("$f")
     done
     if "$FUZZER" --fuzz-target="$t" -runs=1 "${inputs[@]}" >"$log" 2>&1 &&
        ! sanitizer_report "$log"; then
