@@ -74,7 +74,6 @@ enum {
 typedef struct {
     QVirtQueue *vq;
     uint16_t next_desc;     /* next free descriptor slot, mod size */
-    bool touched;
 } VbpFuzzQueue;
 
 typedef struct {
@@ -195,7 +194,6 @@ static void avail_push(VbpFuzzQueue *fq, uint16_t head, bool notify)
     qtest_writew(vbpf.s, vq->avail + 4 + 2 * (idx % vq->size),
                    head);
     qtest_writew(vbpf.s, vq->avail + 2, idx + 1);
-    fq->touched = true;
     if (notify) {
         queue_notify(fq, idx, idx + 1, false);
     }
@@ -285,7 +283,6 @@ static void device_start(uint8_t choice, uint8_t nq)
     for (int i = 0; i < vbpf.nq; i++) {
         vbpf.q[i].vq = qvirtqueue_setup(dev, fuzz_qos_alloc, i);
         vbpf.q[i].next_desc = 0;
-        vbpf.q[i].touched = false;
     }
     qvirtio_set_driver_ok(dev);
 }
@@ -514,7 +511,6 @@ static void virtio_blk_poll_fuzz(QTestState *s, const uint8_t *data,
                                2 * fq->vq->size, v);
             } else if (op % OP_MAX == OP_AVAIL_IDX) {
                 qtest_writew(s, fq->vq->avail + 2, v);
-                fq->touched = true;
                 vbpf.dev->bus->virtqueue_kick(vbpf.dev, fq->vq);
             } else {
                 qtest_writew(s, fq->vq->avail, v);
