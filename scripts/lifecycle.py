@@ -277,43 +277,6 @@ def describe(e):
         type(e).__name__, e)
 
 
-class EventQMP(QMP):
-    """scripts/qmp.py's client, keeping the events instead of dropping
-    them.  Events are read while commands wait for their reply, so
-    wait_event() polls with a cheap command."""
-
-    def __init__(self, path, timeout=10.0):
-        self.events = []
-        super().__init__(path, timeout)
-
-    def _read(self):
-        while True:
-            line = self.file.readline()
-            if not line:
-                raise ConnectionError("QMP connection closed")
-            msg = json.loads(line)
-            if "event" in msg:
-                msg["_t"] = time.monotonic()
-                self.events.append(msg)
-                continue
-            return msg
-
-    def wait_event(self, name, timeout, match=None, since=0):
-        """The first event `name` at index >= since whose data has all of
-        `match`; Failed on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for ev in self.events[since:]:
-                if ev["event"] == name and all(
-                        ev.get("data", {}).get(k) == v
-                        for k, v in (match or {}).items()):
-                    return ev
-            if time.monotonic() > deadline:
-                raise Failed("no %s event within %ds" % (name, timeout))
-            time.sleep(0.1)
-            self.cmd("query-status")
-
-
 class Console:
     """Follows <run dir>/serial.log (written by run-guest's reader) and
     timestamps each line as it arrives."""
@@ -473,7 +436,7 @@ class Harness:
         self.rundir = self.guest.rundir
         self.pid = self.guest.proc.pid
         self.console = Console(os.path.join(self.rundir, "serial.log"))
-        self.qmp = EventQMP(os.path.join(self.rundir, "qmp-user.sock"),
+        self.qmp = QMP(os.path.join(self.rundir, "qmp-user.sock"),
                             timeout=30)
         deadline = time.monotonic() + 30
         while True:

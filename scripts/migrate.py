@@ -69,7 +69,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -82,7 +81,7 @@ sys.dont_write_bytecode = True            # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(TOP, "scripts"))
 sys.path.insert(0, GUEST_DIR)
 import mkcpio  # noqa: E402  (scripts/guest/mkcpio.py)
-from qmp import QMP  # noqa: E402  (scripts/qmp.py)
+from qmp import QMP, connect_unix, end_process  # noqa: E402
 
 
 def _load_run_guest():
@@ -170,17 +169,7 @@ class Stream:
     def __init__(self, path, name, timeout=30):
         self.name = name
         self.chunks = queue.Queue()
-        deadline = time.monotonic() + timeout
-        while True:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        self.sock = connect_unix(path, timeout)
         threading.Thread(target=self._reader, daemon=True).start()
 
     def _reader(self):
@@ -397,15 +386,7 @@ class Qemu:
         """quit over QMP, then terminate/kill; returns the exit status."""
         if self.proc.poll() is None and self.qmp is not None:
             self.qmp.try_cmd("quit")
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc, timeout)
         if self.qmp is not None:
             self.qmp.close()
         self.exit = self.proc.returncode

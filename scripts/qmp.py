@@ -7,26 +7,53 @@ as human-monitor-command and its text output is printed.
 """
 import json
 import socket
+import subprocess
 import sys
 import time
 
 
+def connect_unix(path, timeout, interval=0.05):
+    """A stream socket connected to the unix socket @path, retrying until
+    QEMU listens there (OSError after @timeout seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
+
+
+def end_process(proc, timeout):
+    """Waits up to @timeout s for @proc to exit, then terminates it, then
+    kills it.  Returns True if it had to be ended."""
+    try:
+        proc.wait(timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return True
+
+
 class QMP:
-    """QMP client with timeouts (a hung QEMU must not hang the runner)."""
+    """QMP client with timeouts (a hung QEMU must not hang the runner).
+
+    Events are kept in .events (each with "_t", the monotonic time it was
+    read); they are read while a command waits for its reply."""
 
     def __init__(self, path, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.settimeout(timeout)
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        self.events = []
+        self.sock = connect_unix(path, timeout)
+        self.sock.settimeout(timeout)
         self.file = self.sock.makefile("rw")
         self._read()                      # greeting
         self.cmd("qmp_capabilities")
@@ -37,8 +64,27 @@ class QMP:
             if not line:
                 raise ConnectionError("QMP connection closed")
             msg = json.loads(line)
-            if "event" not in msg:
-                return msg
+            if "event" in msg:
+                msg["_t"] = time.monotonic()
+                self.events.append(msg)
+                continue
+            return msg
+
+    def wait_event(self, name, timeout, match=None, since=0):
+        """The first event @name at index >= @since of .events whose data
+        has all of @match; TimeoutError after @timeout s.  Polls with a
+        cheap command, which reads the events that came meanwhile."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.events[since:]:
+                if ev["event"] == name and all(
+                        ev.get("data", {}).get(k) == v
+                        for k, v in (match or {}).items()):
+                    return ev
+            if time.monotonic() > deadline:
+                raise TimeoutError("no %s event within %ds" % (name, timeout))
+            time.sleep(0.1)
+            self.cmd("query-status")
 
     def cmd(self, name, args=None):
         req = {"execute": name}

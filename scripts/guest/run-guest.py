@@ -120,7 +120,7 @@ def read_console_lines(read, log, emit):
 # ----------------------------------------------------------------- QMP
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-from qmp import QMP  # noqa: E402  (scripts/qmp.py)
+from qmp import QMP, end_process  # noqa: E402  (scripts/qmp.py)
 
 # ------------------------------------------------------------- helpers
 def parse_cpus(text):
@@ -409,16 +409,7 @@ class Guest:
         """Waits for QEMU to exit (the guest powers off), then kills it."""
         if self.proc is None:
             return None
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.killed = True
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.killed = end_process(self.proc, timeout)
         if self.qmp:
             self.qmp.close()
         self.log.close()

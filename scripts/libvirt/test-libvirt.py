@@ -61,7 +61,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +82,7 @@ _spec = importlib.util.spec_from_file_location(
 rg = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(rg)
 mkcpio = rg.mkcpio
+from qmp import connect_unix  # noqa: E402  (scripts/qmp.py, on rg's path)
 
 # Every libvirt package comes from bookworm-backports (11.x: queue to
 # iothread mapping needs libvirt >= 10.0).  They depend on each other with
@@ -476,18 +476,11 @@ class Console:
     to a log file; replies let the guest go on after a marker."""
 
     def __init__(self, path, logpath, timeout=30):
-        deadline = time.monotonic() + timeout
-        while True:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise Abort("cannot connect to the serial socket %s" %
-                                path)
-                time.sleep(0.1)
+        try:
+            self.sock = connect_unix(path, timeout, interval=0.1)
+        except OSError:
+            raise Abort("cannot connect to the serial socket %s" %
+                        path) from None
         self.lines = queue.Queue()
         self.tail = []
         self.log = open(logpath, "w")
