@@ -28,6 +28,8 @@ typedef struct VBPUringReq {
     void *opaque;
     int fd;
     uint8_t op;                 /* IORING_OP_READV/WRITEV/FSYNC/FALLOCATE */
+    int rw_flags;               /* RWF_DSYNC for a write-through write */
+    int error;                  /* why it failed before reaching the kernel */
     VBPUringKind kind;
     int mode;                   /* of fallocate */
     int64_t offset;             /* of the whole request */
@@ -35,7 +37,7 @@ typedef struct VBPUringReq {
     QEMUIOVector *qiov;         /* the caller's, whole request */
     size_t done;                /* bytes transferred so far */
     QEMUIOVector rest;          /* the part still to do, after a short one */
-    struct VBPUringReq *next_free;
+    struct VBPUringReq *next_free;  /* in @free or in @failed */
 } VBPUringReq;
 
 /* Owned by the thread of @ctx while attached, by the BQL holder otherwise */
@@ -44,9 +46,19 @@ struct VBPUring {
     AioContext *ctx;
     unsigned entries;
     unsigned inflight;          /* queued or in the kernel */
-    unsigned queued;            /* SQEs not yet submitted */
+    unsigned queued;            /* SQEs not yet submitted (no-ops too) */
+    bool sqpoll;                /* a kernel thread consumes the SQ */
+    int submit_error;           /* of the last submission, 0 if it worked */
     VBPUringReq *reqs;          /* the pool, @entries of them */
     VBPUringReq *free;
+    /*
+     * Requests whose submission failed, completed with their error by
+     * the next reap (fail_bh), never from inside the call that queued
+     * or submitted them.
+     */
+    VBPUringReq *failed;
+    QEMUBH *fail_bh;
+    int fail_next;              /* test hook, any thread: next submit fails */
     const VBPUringOps *ops;
     void *ops_opaque;
     VBPUringStats stats;
@@ -72,6 +84,7 @@ VBPUring *vbp_uring_new(unsigned entries, bool sqpoll,
         return NULL;
     }
     ur->entries = entries;
+    ur->sqpoll = sqpoll;
     ur->ops = ops;
     ur->ops_opaque = opaque;
     ur->reqs = g_new0(VBPUringReq, entries);
@@ -99,6 +112,11 @@ static void vbp_uring_completion_cb(void *opaque)
     vbp_uring_reap(opaque, false);
 }
 
+static void vbp_uring_fail_bh(void *opaque)
+{
+    vbp_uring_reap(opaque, false);
+}
+
 static bool vbp_uring_poll_cb(void *opaque)
 {
     VBPUring *ur = opaque;
@@ -109,6 +127,7 @@ static bool vbp_uring_poll_cb(void *opaque)
 void vbp_uring_attach(VBPUring *ur, AioContext *ctx)
 {
     ur->ctx = ctx;
+    ur->fail_bh = aio_bh_new(ctx, vbp_uring_fail_bh, ur);
     aio_set_fd_handler(ctx, ur->ring.ring_fd, vbp_uring_completion_cb, NULL,
                        vbp_uring_poll_cb, vbp_uring_completion_cb, ur);
 }
@@ -118,6 +137,10 @@ void vbp_uring_detach(VBPUring *ur)
     if (ur->ctx) {
         aio_set_fd_handler(ur->ctx, ur->ring.ring_fd, NULL, NULL, NULL, NULL,
                            NULL);
+        /* Nothing failed is left: the drain before detach reaped it all */
+        assert(!ur->failed);
+        qemu_bh_delete(ur->fail_bh);
+        ur->fail_bh = NULL;
         ur->ctx = NULL;
     }
 }
@@ -134,6 +157,17 @@ static struct io_uring_sqe *vbp_uring_get_sqe(VBPUring *ur)
     return sqe;
 }
 
+/* @req failed with @err before the kernel saw it; complete it soon */
+static void vbp_uring_fail(VBPUringReq *req, int err)
+{
+    VBPUring *ur = req->ur;
+
+    req->error = err;
+    req->next_free = ur->failed;
+    ur->failed = req;
+    qemu_bh_schedule(ur->fail_bh);
+}
+
 /* Queue (again) what is left of @req */
 static void vbp_uring_prep(VBPUringReq *req)
 {
@@ -141,8 +175,15 @@ static void vbp_uring_prep(VBPUringReq *req)
     struct io_uring_sqe *sqe = vbp_uring_get_sqe(ur);
     QEMUIOVector *qiov = req->done ? &req->rest : req->qiov;
 
-    /* The ring has as many SQEs as the pool has requests */
-    assert(sqe);
+    if (!sqe) {
+        /*
+         * The ring has as many SQEs as the pool has requests, but SQEs
+         * made no-ops after a failed submission take room until the
+         * kernel accepts a submission again.
+         */
+        vbp_uring_fail(req, ur->submit_error ? ur->submit_error : -EAGAIN);
+        return;
+    }
     switch (req->op) {
     case IORING_OP_READV:
         io_uring_prep_readv(sqe, req->fd, qiov->iov, qiov->niov,
@@ -151,11 +192,17 @@ static void vbp_uring_prep(VBPUringReq *req)
     case IORING_OP_WRITEV:
         io_uring_prep_writev(sqe, req->fd, qiov->iov, qiov->niov,
                              req->offset + req->done);
+        sqe->rw_flags = req->rw_flags;
         break;
     case IORING_OP_FSYNC:
+        /*
+         * No IOSQE_IO_DRAIN: a virtio flush must cover the writes the
+         * guest saw complete before it sent the flush, and fdatasync()
+         * covers every write the kernel completed before it.  Writes
+         * still in flight need not be covered (the guest has not seen
+         * them done); file-posix's flushes do not wait for them either.
+         */
         io_uring_prep_fsync(sqe, req->fd, IORING_FSYNC_DATASYNC);
-        /* only after everything queued before it has completed */
-        sqe->flags |= IOSQE_IO_DRAIN;
         break;
     case IORING_OP_FALLOCATE:
         io_uring_prep_fallocate(sqe, req->fd, req->mode, req->offset,
@@ -185,6 +232,8 @@ static VBPUringReq *vbp_uring_req_get(VBPUring *ur, int fd, uint8_t op,
     req->cb = cb;
     req->opaque = opaque;
     req->done = 0;
+    req->rw_flags = 0;
+    req->error = 0;
     req->qiov = NULL;
     req->offset = 0;
     req->bytes = 0;
@@ -192,9 +241,9 @@ static VBPUringReq *vbp_uring_req_get(VBPUring *ur, int fd, uint8_t op,
     return req;
 }
 
-bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
-                        QEMUIOVector *qiov, BlockCompletionFunc *cb,
-                        void *opaque)
+bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, bool fua,
+                        int64_t offset, QEMUIOVector *qiov,
+                        BlockCompletionFunc *cb, void *opaque)
 {
     VBPUringReq *req = vbp_uring_req_get(ur, fd, is_write ? IORING_OP_WRITEV :
                                          IORING_OP_READV, is_write ?
@@ -206,6 +255,8 @@ bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
     }
     req->offset = offset;
     req->qiov = qiov;
+    /* What file-posix does for BDRV_REQ_FUA with aio=io_uring */
+    req->rw_flags = is_write && fua ? RWF_DSYNC : 0;
     vbp_uring_prep(req);
     return true;
 }
@@ -240,6 +291,35 @@ bool vbp_uring_queue_fallocate(VBPUring *ur, int fd, VBPUringKind kind,
     return true;
 }
 
+void vbp_uring_fail_next_submit(VBPUring *ur, int err)
+{
+    qatomic_set(&ur->fail_next, err);
+}
+
+/*
+ * The kernel refused a submission with @err: every SQE it has not
+ * consumed becomes a no-op (so that a later submission cannot start a
+ * request that has been completed), and its request fails with @err,
+ * to be completed through the normal error path (werror/rerror).
+ */
+static void vbp_uring_fail_queued(VBPUring *ur, int err)
+{
+    struct io_uring_sq *sq = &ur->ring.sq;
+    unsigned mask = *sq->kring_mask;
+    unsigned head = io_uring_smp_load_acquire(sq->khead);
+
+    for (unsigned i = head; i != sq->sqe_tail; i++) {
+        struct io_uring_sqe *sqe = &sq->sqes[i & mask];
+        VBPUringReq *req = (VBPUringReq *)(uintptr_t)sqe->user_data;
+
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data(sqe, NULL);
+        if (req) {
+            vbp_uring_fail(req, err);
+        }
+    }
+}
+
 unsigned vbp_uring_submit(VBPUring *ur)
 {
     unsigned n = ur->queued;
@@ -248,22 +328,37 @@ unsigned vbp_uring_submit(VBPUring *ur)
     if (!n) {
         return 0;
     }
-    do {
-        ret = io_uring_submit(&ur->ring);
-    } while (ret == -EINTR);
+    ret = qatomic_xchg(&ur->fail_next, 0);
+    if (!ret) {
+        do {
+            ret = io_uring_submit(&ur->ring);
+        } while (ret == -EINTR);
+    }
     URING_STAT_ADD(ur, submit_calls, 1);
     /*
      * With SQPOLL liburing enters the kernel only to wake the SQ thread;
      * submit_calls then counts submissions, not system calls.
      */
+    if (ret >= 0) {
+        ur->queued -= MIN((unsigned)ret, ur->queued);
+        ur->submit_error = 0;
+        return n;
+    }
     /*
      * -EAGAIN/-EBUSY: the kernel is short of resources or the CQ is full.
-     * The SQEs stay in the SQ and go with the next submission, which the
-     * next reap makes room for.
+     * While requests are in the kernel, the SQEs stay in the SQ and go
+     * with the next submission, which the reap of those requests makes.
+     * Otherwise nothing would submit them again: like any other error,
+     * they fail.  With SQPOLL the kernel thread consumes the SQ by
+     * itself, so the SQEs are left to it.
      */
-    if (ret > 0) {
-        ur->queued -= MIN((unsigned)ret, ur->queued);
+    if (ur->sqpoll ||
+        ((ret == -EAGAIN || ret == -EBUSY) && ur->inflight > ur->queued)) {
+        return n;
     }
+    ur->submit_error = ret;
+    vbp_uring_fail_queued(ur, ret);
+    /* The no-ops stay queued: they go with the next submission */
     return n;
 }
 
@@ -320,11 +415,22 @@ unsigned vbp_uring_reap(VBPUring *ur, bool early)
     struct io_uring_cqe *cqe;
     unsigned n = 0;
 
+    while (ur->failed) {
+        VBPUringReq *req = ur->failed;
+
+        ur->failed = req->next_free;
+        vbp_uring_complete(req, req->error);
+        n++;
+    }
     while (!io_uring_peek_cqe(&ur->ring, &cqe)) {
         VBPUringReq *req = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
 
         io_uring_cqe_seen(&ur->ring, cqe);
+        if (!req) {
+            /* An SQE made a no-op by vbp_uring_fail_queued() */
+            continue;
+        }
         if (res == -EAGAIN || res == -EINTR) {
             URING_STAT_ADD(ur, resubmits, 1);
             vbp_uring_prep(req);
@@ -381,9 +487,9 @@ void vbp_uring_detach(VBPUring *ur)
     g_assert_not_reached();
 }
 
-bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
-                        QEMUIOVector *qiov, BlockCompletionFunc *cb,
-                        void *opaque)
+bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, bool fua,
+                        int64_t offset, QEMUIOVector *qiov,
+                        BlockCompletionFunc *cb, void *opaque)
 {
     g_assert_not_reached();
 }
@@ -402,6 +508,11 @@ bool vbp_uring_queue_fallocate(VBPUring *ur, int fd, VBPUringKind kind,
 }
 
 unsigned vbp_uring_submit(VBPUring *ur)
+{
+    g_assert_not_reached();
+}
+
+void vbp_uring_fail_next_submit(VBPUring *ur, int err)
 {
     g_assert_not_reached();
 }

@@ -64,6 +64,7 @@ typedef struct VirtIOBlockPollStats {
     uint64_t poll_ns;           /* time spent in finished polling phases */
     uint64_t sleep_ns;          /* time spent in finished sleeping phases */
     uint64_t fast_rw;           /* reads and writes on the io_uring path */
+    uint64_t fast_fua;          /* of those, write-through writes (DSYNC) */
     uint64_t fast_flushes;      /* flushes on the io_uring path */
     uint64_t fallback_rw;       /* reads and writes through the block layer */
     uint64_t fallback_flushes;  /* flushes through the block layer */
@@ -128,6 +129,8 @@ static void vbp_flush(VirtIOBlockPollQueue *q)
 
     if (q->pending_used) {
         trace_virtio_blk_poll_flush(q->dev, q->index, q->pending_used);
+        /* The ring's memory region caches may be replaced at any time */
+        RCU_READ_LOCK_GUARD();
         virtqueue_flush(q->vq, q->pending_used);
         q->pending_used = 0;
         q->notify_pending = true;
@@ -264,6 +267,18 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
             qemu_bh_schedule(q->poll_bh);
         } else if (n == d->batch_max) {
             qemu_bh_schedule(q->poll_bh);
+        } else if (n) {
+            /*
+             * Interrupt mode (poll-idle-ns=0): the pops stored avail_event
+             * (EVENT_IDX) without a full barrier before their last look
+             * at the avail index.  As virtio-blk's handler does: enable
+             * notifications (which ends with smp_mb()), then look again,
+             * or the guest may skip the kick for a request we missed.
+             */
+            virtio_queue_set_notification(q->vq, 1);
+            if (!virtio_queue_empty(q->vq)) {
+                qemu_bh_schedule(q->poll_bh);
+            }
         }
         return;
     }
@@ -398,6 +413,10 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
     if ((bs->open_flags | file->open_flags) & BDRV_O_INACTIVE) {
         return vbp_reason_inactive;
     }
+    if (bs->bl.zoned != BLK_Z_NONE || file->bl.zoned != BLK_Z_NONE) {
+        /* Write pointers, zone append: the block layer keeps them */
+        return "zoned device";
+    }
     if (bs->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF ||
         file->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF) {
         return "detect-zeroes";
@@ -427,9 +446,12 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
                                     bs->bl.request_alignment),
                                 MAX(file->bl.pdiscard_alignment,
                                     file->bl.request_alignment));
+    /* cache.no-flush=on: FUA is dropped, and a flush reaching it too */
+    d->fast_no_flush = (bs->open_flags | file->open_flags) & BDRV_O_NO_FLUSH;
+    d->fast_flush_noop = file->open_flags & BDRV_O_NO_FLUSH;
     d->fast_bs = bs;
     d->fast_file = file;
-    qatomic_set(&d->fast_fd, fd);
+    qatomic_store_release(&d->fast_fd, fd);
     return NULL;
 }
 
@@ -437,12 +459,14 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
 static void vbp_fast_path_update(VirtIOBlockPoll *d)
 {
     const char *old = d->fast_reason;
+    const char *reason;
 
     qatomic_set(&d->fast_fd, -1);
-    d->fast_reason = vbp_fast_path_check(d);
-    if (d->fast_reason != old) {
-        trace_virtio_blk_poll_fast_path(d, d->fast_reason ?
-                                        d->fast_reason : "io_uring");
+    reason = vbp_fast_path_check(d);
+    /* Read by the IOThreads (vbp_fast_path_maybe_recheck) */
+    qatomic_set(&d->fast_reason, reason);
+    if (reason != old) {
+        trace_virtio_blk_poll_fast_path(d, reason ? reason : "io_uring");
     }
 }
 
@@ -457,10 +481,9 @@ static int vbp_fast_path_begin(VirtIOBlockPollQueue *q, bool is_write)
 {
     VirtIOBlockPoll *d = q->dev;
     VirtIOBlock *s = VIRTIO_BLK(d);
-    int fd = qatomic_read(&d->fast_fd);
+    int fd;
 
-    if (fd < 0 || !q->uring || (is_write && !d->fast_write) ||
-        !qatomic_read(&q->active) ||
+    if (!q->uring || !qatomic_read(&q->active) ||
         qemu_get_current_aio_context() != q->ctx) {
         return -1;
     }
@@ -472,14 +495,45 @@ static int vbp_fast_path_begin(VirtIOBlockPollQueue *q, bool is_write)
     /*
      * A drained section that begins now either sees this request in flight
      * and waits for it, or has detached the queue, which we see here.
-     * Pairs with the barrier between detach and the drain's poll.
+     * Pairs with the barrier between detach and the drain's poll.  Only
+     * then are the fast_* fields stable: they change only while the
+     * queues are detached and nothing is in flight.
      */
     smp_mb();
     if (!qatomic_read(&q->attached)) {
-        blk_dec_in_flight(s->blk);
-        return -1;
+        goto fallback;
+    }
+    fd = qatomic_load_acquire(&d->fast_fd);
+    if (fd < 0 || (is_write && !d->fast_write)) {
+        goto fallback;
+    }
+    if (is_write && (qatomic_read(&d->fast_bs->write_threshold_offset) ||
+                     qatomic_read(&d->fast_file->write_threshold_offset))) {
+        /*
+         * block-set-write-threshold needs no drain either: the block
+         * layer checks each write against it and sends the event.
+         */
+        goto fallback;
     }
     return fd;
+
+fallback:
+    blk_dec_in_flight(s->blk);
+    return -1;
+}
+
+/*
+ * Whether a write must be durable when it completes, as the block layer
+ * decides it: the write cache is off (cache=writethrough/directsync,
+ * write-cache=off, or the guest wrote 0 to the config's wce), so it puts
+ * BDRV_REQ_FUA on every write, unless cache.no-flush=on on either node
+ * drops it.  The guest may flip wce at any time: asked per request.
+ *
+ * Context: after a successful vbp_fast_path_begin()
+ */
+static bool vbp_fast_path_fua(VirtIOBlockPoll *d)
+{
+    return !blk_enable_write_cache(VIRTIO_BLK(d)->blk) && !d->fast_no_flush;
 }
 
 static bool vbp_fast_path_aligned(VirtIOBlockPoll *d, int64_t offset,
@@ -513,15 +567,25 @@ static bool vbp_image_inactive(VirtIOBlockPoll *d)
     return bs && (bs->open_flags & BDRV_O_INACTIVE);
 }
 
-/* Context: main loop BH */
+/*
+ * Context: main loop BH.  The IOThreads read the other fast_* fields
+ * only after they have seen fast_fd >= 0 (load-acquire, after the
+ * request counts as in flight), and fast_fd goes from >= 0 to -1 only
+ * in vbp_attach_vq(), in a drained section.  So while fast_fd is -1 no
+ * IOThread reads them and no fast path request is in flight: deciding
+ * again is safe without a drain, and publishing fast_fd last (release)
+ * hands the fields over.  If an attach has decided in the meantime
+ * (fast_fd >= 0), there is nothing to do here, and rewriting the
+ * fields under the IOThreads' feet would not be safe.
+ */
 static void vbp_fast_path_recheck_bh(void *opaque)
 {
     VirtIOBlockPoll *d = opaque;
 
-    if (d->queues) {
+    qatomic_set(&d->recheck_pending, false);
+    if (d->queues && qatomic_read(&d->fast_fd) < 0) {
         vbp_fast_path_update(d);
     }
-    qatomic_set(&d->recheck_pending, false);
     object_unref(OBJECT(d));
 }
 
@@ -539,7 +603,7 @@ static void vbp_fast_path_recheck_bh(void *opaque)
 
 static void vbp_fast_path_maybe_recheck(VirtIOBlockPoll *d)
 {
-    const char *reason = d->fast_reason;
+    const char *reason = qatomic_read(&d->fast_reason);
     bool again = false;
 
     if (reason == vbp_reason_inactive) {
@@ -581,6 +645,7 @@ static bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
 {
     VirtIOBlockPoll *d = VIRTIO_BLK_POLL(req->dev);
     VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
+    bool fua;
     int fd;
 
     if (is_write && vbp_image_inactive(d)) {
@@ -590,12 +655,19 @@ static bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
         return true;
     }
 
-    fd = vbp_fast_path_aligned(d, offset, qiov) ?
-         vbp_fast_path_begin(q, is_write) : -1;
+    fd = vbp_fast_path_begin(q, is_write);
+    if (fd >= 0 && !vbp_fast_path_aligned(d, offset, qiov)) {
+        vbp_fast_path_end(q, false);
+        fd = -1;
+    }
+    fua = is_write && fd >= 0 && vbp_fast_path_fua(d);
     if (fd >= 0 &&
-        vbp_fast_path_end(q, vbp_uring_queue_rw(q->uring, fd, is_write,
+        vbp_fast_path_end(q, vbp_uring_queue_rw(q->uring, fd, is_write, fua,
                                                 offset, qiov, cb, req))) {
         STAT_ADD(q, fast_rw, 1);
+        if (fua) {
+            STAT_ADD(q, fast_fua, 1);
+        }
         return true;
     }
     STAT_ADD(q, fallback_rw, 1);
@@ -610,6 +682,11 @@ static bool vbp_submit_flush(VirtIOBlockReq *req, BlockCompletionFunc *cb)
     VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
     int fd = vbp_fast_path_begin(q, true);
 
+    if (fd >= 0 && d->fast_flush_noop) {
+        /* cache.no-flush=on: the block layer knows what is left to do */
+        vbp_fast_path_end(q, false);
+        fd = -1;
+    }
     if (fd >= 0 &&
         vbp_fast_path_end(q, vbp_uring_queue_flush(q->uring, fd, cb, req))) {
         STAT_ADD(q, fast_flushes, 1);
@@ -644,8 +721,17 @@ static bool vbp_submit_dwz(VirtIOBlockReq *req, bool write_zeroes,
         cb(req, -EPERM);
         return true;
     }
-    if (!d->fast_regular || qatomic_read(&d->fast_fd) < 0) {
+    fd = vbp_fast_path_begin(q, true);
+    if (fd < 0) {
         goto fallback;
+    }
+    /* From here on the fast_* fields are stable */
+    if (!d->fast_regular || (write_zeroes && vbp_fast_path_fua(d))) {
+        /*
+         * A block device, or write-through write zeroes, which the block
+         * layer follows with a flush.
+         */
+        goto fallback_end;
     }
     if (!write_zeroes) {
         int64_t end = QEMU_ALIGN_DOWN(offset + bytes, d->fast_discard_align);
@@ -653,6 +739,7 @@ static bool vbp_submit_dwz(VirtIOBlockReq *req, bool write_zeroes,
         offset = QEMU_ALIGN_UP(offset, d->fast_discard_align);
         if (!d->fast_unmap || end <= offset) {
             /* what the block layer does: nothing, successfully */
+            vbp_fast_path_end(q, false);
             STAT_ADD(q, fast_dwz, 1);
             cb(req, 0);
             return true;
@@ -664,15 +751,16 @@ static bool vbp_submit_dwz(VirtIOBlockReq *req, bool write_zeroes,
         kind = VBP_URING_WRITE_ZEROES_UNMAP;
         mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
     }
-    fd = vbp_fast_path_begin(q, true);
-    if (fd >= 0 &&
-        vbp_fast_path_end(q, vbp_uring_queue_fallocate(q->uring, fd, kind,
+    if (vbp_fast_path_end(q, vbp_uring_queue_fallocate(q->uring, fd, kind,
                                                        mode, offset, bytes,
                                                        cb, req))) {
         STAT_ADD(q, fast_dwz, 1);
         return true;
     }
+    goto fallback;
 
+fallback_end:
+    vbp_fast_path_end(q, false);
 fallback:
     STAT_ADD(q, fallback_dwz, 1);
     return false;
@@ -875,12 +963,45 @@ static void vbp_push_request(VirtIOBlockReq *req)
         return;
     }
 
-    virtqueue_fill(req->vq, &req->elem, req->in_len, q->pending_used++);
+    WITH_RCU_READ_LOCK_GUARD() {
+        virtqueue_fill(req->vq, &req->elem, req->in_len, q->pending_used++);
+    }
     STAT_ADD(q, completions, 1);
     if (!q->in_pass) {
         /* Completions of one event loop iteration are published together */
         q->progress = true;
         qemu_bh_schedule(q->poll_bh);
+    }
+}
+
+/*
+ * Testing: x-fail-next-submit=ERRNO makes the next io_uring submission of
+ * every queue fail with -ERRNO, as if the kernel had refused it.
+ */
+static void vbp_set_fail_next_submit(Object *obj, Visitor *v,
+                                     const char *name, void *opaque,
+                                     Error **errp)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(obj);
+    VirtIOBlock *s = VIRTIO_BLK(obj);
+    uint32_t err;
+
+    if (!visit_type_uint32(v, name, &err, errp)) {
+        return;
+    }
+    if (!err || err > 4095) {
+        error_setg(errp, "invalid %s value (%" PRIu32 "), must be an errno "
+                   "between 1 and 4095", name, err);
+        return;
+    }
+    if (!d->queues) {
+        error_setg(errp, "%s: the device is not realized", name);
+        return;
+    }
+    for (unsigned i = 0; i < s->conf.num_queues; i++) {
+        if (d->queues[i].uring) {
+            vbp_uring_fail_next_submit(d->queues[i].uring, -(int)err);
+        }
     }
 }
 
@@ -928,6 +1049,7 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         READ_STAT(poll_ns);
         READ_STAT(sleep_ns);
         READ_STAT(fast_rw);
+        READ_STAT(fast_fua);
         READ_STAT(fast_flushes);
         READ_STAT(fallback_rw);
         READ_STAT(fallback_flushes);
@@ -962,6 +1084,7 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
              visit_type_uint64(v, "sleep-ns", &st.sleep_ns, errp) &&
              visit_type_str(v, "path", &path, errp) &&
              visit_type_uint64(v, "fast-rw", &st.fast_rw, errp) &&
+             visit_type_uint64(v, "fast-fua", &st.fast_fua, errp) &&
              visit_type_uint64(v, "fast-flushes", &st.fast_flushes, errp) &&
              visit_type_uint64(v, "fallback-rw", &st.fallback_rw, errp) &&
              visit_type_uint64(v, "fallback-flushes", &st.fallback_flushes,
@@ -1254,6 +1377,11 @@ static void vbp_class_init(ObjectClass *klass, void *data)
     object_class_property_set_description(klass, "stats",
         "Per-virtqueue counters (read-only): requests, passes, kicks, "
         "notifies, suppressed notifies, polling time, serving thread");
+    object_class_property_add(klass, "x-fail-next-submit", "uint32",
+                              NULL, vbp_set_fail_next_submit, NULL, NULL);
+    object_class_property_set_description(klass, "x-fail-next-submit",
+        "Testing only: the next io_uring submission of each queue fails "
+        "with this errno (its requests complete with the error)");
 
     vbpc->parent_realize = vdc->realize;
     vbpc->parent_unrealize = vdc->unrealize;

@@ -1381,6 +1381,184 @@ static void test_enospc_stop(const void *opaque)
     rmdir(dir);
 }
 
+/* Write the config's wce byte, as Linux does for /sys/block/vda/cache_type */
+static void vbp_set_wce(VbpTest *t, uint8_t wce)
+{
+    qpci_io_writeb(t->pdev->pdev, t->pdev->bar,
+                   t->pdev->device_cfg_offset +
+                   offsetof(struct virtio_blk_config, wce), wce);
+    g_assert_cmpint(qvirtio_config_readb(t->dev,
+                    offsetof(struct virtio_blk_config, wce)), ==, wce);
+}
+
+/*
+ * A write-through disk (write-cache=off, or the guest turning its cache
+ * off through the config's wce byte) gets durable writes on the fast
+ * path (RWF_DSYNC, counted in fast-fua), as the block layer's FUA gives
+ * them; with the write cache on, plain writes; cache.no-flush=on drops
+ * FUA as the block layer does.
+ */
+static void test_fast_write_through(const void *opaque)
+{
+    bool no_flush = GPOINTER_TO_INT(opaque);
+    VbpTest *t = vbp_boot_args(no_flush ?
+        "-blockdev driver=file,node-name=file0,filename=%s,"
+        "cache.no-flush=on -blockdev driver=raw,node-name=disk0,"
+        "file=file0" : NULL, false, "\"write-cache\": \"off\"", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[4096];
+    uint64_t fua = no_flush ? 0 : 4;
+
+    vbp_assert_path(t, "io_uring");
+    g_assert_cmpint(qvirtio_config_readb(t->dev,
+                    offsetof(struct virtio_blk_config, wce)), ==, 0);
+    memset(buf, 0x3c, sizeof(buf));
+    for (int i = 0; i < 4; i++) {
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, i * 8, buf,
+                               sizeof(buf), 1), ==, VIRTIO_BLK_S_OK);
+    }
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, 0, buf, sizeof(buf), 1),
+                    ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, 5);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-fua"), ==, fua);
+
+    /* The guest turns its write cache on: plain writes */
+    vbp_set_wce(t, 1);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 64, buf, sizeof(buf), 1),
+                    ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-fua"), ==, fua);
+
+    /* ... and off again: durable writes again */
+    vbp_set_wce(t, 0);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 72, buf, sizeof(buf), 1),
+                    ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-fua"), ==,
+                    no_flush ? 0 : fua + 1);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==, 0);
+
+    /* cache.no-flush=on: the block layer makes the flush a no-op */
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, 1), ==,
+                    VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-flushes"), ==, no_flush ? 0 : 1);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-flushes"), ==,
+                    no_flush ? 1 : 0);
+    vbp_shutdown(t);
+}
+
+/*
+ * block-set-write-threshold needs no drain: a write past the threshold
+ * takes the block layer, which sends BLOCK_WRITE_THRESHOLD, and the
+ * writes below it stay on the fast path once the threshold is gone.
+ */
+static void test_fast_write_threshold(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[4096];
+    QDict *ev;
+
+    vbp_assert_path(t, "io_uring");
+    memset(buf, 0x77, sizeof(buf));
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 0, buf, sizeof(buf), 1),
+                    ==, VIRTIO_BLK_S_OK);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'block-set-write-threshold',"
+                             " 'arguments': {'node-name': 'file0', "
+                             "'write-threshold': %d}}", 1024 * 1024);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 2048, buf, sizeof(buf),
+                           1), ==, VIRTIO_BLK_S_OK);
+    /* Before waiting for the event, which never comes otherwise */
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==, 1);
+    ev = qtest_qmp_eventwait_ref(t->qts, "BLOCK_WRITE_THRESHOLD");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "node-name"),
+                    ==, "file0");
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(ev, "data"),
+                                  "write-threshold"), ==, 1024 * 1024);
+    qobject_unref(ev);
+    /* The event cleared the threshold: the fast path again */
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 4096, buf, sizeof(buf),
+                           1), ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, 2);
+    vbp_shutdown(t);
+}
+
+/*
+ * The kernel refuses an io_uring submission (injected): the requests of
+ * that submission complete with an error under the werror policy, none
+ * hangs, and the next ones work.  @opaque: werror=stop, where the failed
+ * write waits for 'cont' and then succeeds.
+ */
+static void test_fast_submit_error(const void *opaque)
+{
+    bool stop = GPOINTER_TO_INT(opaque);
+    VbpTest *t = vbp_boot(stop ? "\"werror\": \"stop\"" :
+                          "\"werror\": \"report\"", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t w[4096], r[4096];
+    uint64_t addr;
+    uint16_t used;
+    uint32_t head;
+
+    vbp_assert_path(t, "io_uring");
+    memset(w, 0x11, sizeof(w));
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 0, w, sizeof(w), 1), ==,
+                    VIRTIO_BLK_S_OK);
+
+    qtest_qmp_assert_success(t->qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': 'vbp0', 'property': "
+                             "'x-fail-next-submit', 'value': 5}}");
+    memset(w, 0x22, sizeof(w));
+    used = vbp_used_idx(t, vq);
+    head = vbp_add_req(t, vq, VIRTIO_BLK_T_OUT, 0, w, sizeof(w), &addr);
+    qvirtqueue_kick(t->qts, t->dev, vq, head);
+    if (stop) {
+        QDict *ev = qtest_qmp_eventwait_ref(t->qts, "BLOCK_IO_ERROR");
+
+        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "action"),
+                        ==, "stop");
+        qobject_unref(ev);
+        while (vbp_vm_running(t)) {
+            g_usleep(1000);
+        }
+        g_assert_cmpint(vbp_used_idx(t, vq), ==, used);
+        qtest_qmp_assert_success(t->qts, "{'execute': 'cont'}");
+        vbp_wait_used(t, vq, used + 1);
+        g_assert_cmpint(vbp_status(t, addr, sizeof(w)), ==, VIRTIO_BLK_S_OK);
+    } else {
+        vbp_wait_used(t, vq, used + 1);
+        g_assert_cmpint(vbp_status(t, addr, sizeof(w)), ==,
+                        VIRTIO_BLK_S_IOERR);
+        memset(w, 0x11, sizeof(w));
+    }
+    guest_free(&t->qs->alloc, addr);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, 0, r, sizeof(r), 1), ==,
+                    VIRTIO_BLK_S_OK);
+    g_assert_cmpmem(r, sizeof(r), w, sizeof(w));
+    /* The ring still works, and a drained section does not hang */
+    memset(w, 0x33, sizeof(w));
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 8, w, sizeof(w), 1), ==,
+                    VIRTIO_BLK_S_OK);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'stop'}");
+    qtest_qmp_assert_success(t->qts, "{'execute': 'cont'}");
+    vbp_write_read(t, vq, 16, 0x44, true);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==, 0);
+    vbp_shutdown(t);
+}
+
+/* x-fail-next-submit refuses what is not an errno */
+static void test_fail_next_submit_bad(void)
+{
+    VbpTest *t = vbp_boot(NULL, 1, 0);
+    QDict *rsp = qtest_qmp(t->qts, "{'execute': 'qom-set', 'arguments': "
+                           "{'path': 'vbp0', 'property': "
+                           "'x-fail-next-submit', 'value': 0}}");
+
+    g_assert_true(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "(0)"));
+    qobject_unref(rsp);
+    vbp_shutdown(t);
+}
+
 static void vbp_nothing(void *opaque)
 {
 }
@@ -1917,6 +2095,18 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_data_func("/virtio-blk-poll/fallback/enospc-stop",
                         GINT_TO_POINTER(true), test_enospc_stop);
     qtest_add_func("/virtio-blk-poll/fallback/eio-stop", test_eio_stop);
+    qtest_add_data_func("/virtio-blk-poll/fast/write-through",
+                        GINT_TO_POINTER(false), test_fast_write_through);
+    qtest_add_data_func("/virtio-blk-poll/fast/write-through-no-flush",
+                        GINT_TO_POINTER(true), test_fast_write_through);
+    qtest_add_func("/virtio-blk-poll/fast/write-threshold",
+                   test_fast_write_threshold);
+    qtest_add_data_func("/virtio-blk-poll/fast/submit-error-report",
+                        GINT_TO_POINTER(false), test_fast_submit_error);
+    qtest_add_data_func("/virtio-blk-poll/fast/submit-error-stop",
+                        GINT_TO_POINTER(true), test_fast_submit_error);
+    qtest_add_func("/virtio-blk-poll/bad-fail-next-submit",
+                   test_fail_next_submit_bad);
     qtest_add_func("/virtio-blk-poll/fallback/nbd", test_fallback_nbd);
     qtest_add_func("/virtio-blk-poll-measure/host-cost", measure_host_cost);
     /* changes a host sysctl for a moment: run alone (meson.build) */

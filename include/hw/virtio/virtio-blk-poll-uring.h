@@ -64,15 +64,17 @@ void vbp_uring_attach(VBPUring *ur, AioContext *ctx);
 void vbp_uring_detach(VBPUring *ur);
 
 /*
- * Queue a read, write or flush (fdatasync, ordered after every request
- * queued before it).  @cb(@opaque, ret) runs when it is done, with 0 or a
- * negative errno, as for blk_aio_preadv().  Reads past the end of a file
- * are completed with zeroes.  Return false, queuing nothing, if no slot
- * is free.  Nothing reaches the kernel before vbp_uring_submit().
+ * Queue a read, write (with @fua: RWF_DSYNC, durable when it completes)
+ * or flush (fdatasync: covers every write completed before it, not the
+ * ones still in flight).  @cb(@opaque, ret) runs when it is done, with 0
+ * or a negative errno, as for blk_aio_preadv(), never from inside this
+ * call or vbp_uring_submit().  Reads past the end of a file are
+ * completed with zeroes.  Return false, queuing nothing, if no slot is
+ * free.  Nothing reaches the kernel before vbp_uring_submit().
  */
-bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, int64_t offset,
-                        QEMUIOVector *qiov, BlockCompletionFunc *cb,
-                        void *opaque);
+bool vbp_uring_queue_rw(VBPUring *ur, int fd, bool is_write, bool fua,
+                        int64_t offset, QEMUIOVector *qiov,
+                        BlockCompletionFunc *cb, void *opaque);
 bool vbp_uring_queue_flush(VBPUring *ur, int fd, BlockCompletionFunc *cb,
                            void *opaque);
 /* fallocate(@mode) of @bytes at @offset, as @kind (write zeroes, discard) */
@@ -80,8 +82,14 @@ bool vbp_uring_queue_fallocate(VBPUring *ur, int fd, VBPUringKind kind,
                                int mode, int64_t offset, int64_t bytes,
                                BlockCompletionFunc *cb, void *opaque);
 
-/* Hand everything queued to the kernel in one call; returns how many */
+/*
+ * Hand everything queued to the kernel in one call; returns how many.
+ * If the kernel refuses the submission, the queued requests fail with
+ * its error (completed by the next reap, which is scheduled).
+ */
 unsigned vbp_uring_submit(VBPUring *ur);
+/* Testing: the next submission fails with @err (negative errno) */
+void vbp_uring_fail_next_submit(VBPUring *ur, int err);
 /*
  * Complete what the kernel has finished.  @early marks completions reaped
  * right after their submission, for the counters.  Returns how many.

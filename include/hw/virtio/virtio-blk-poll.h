@@ -48,6 +48,8 @@ struct VirtIOBlockPoll {
     bool fast_regular;          /* a regular file, not a block device */
     bool fast_unmap;            /* discard=unmap on both nodes */
     uint32_t fast_discard_align;/* discards skip unaligned head and tail */
+    bool fast_no_flush;         /* cache.no-flush on a node: no FUA */
+    bool fast_flush_noop;       /* cache.no-flush on the file node */
     uint32_t fast_align;        /* offset and length alignment */
     size_t fast_mem_align;      /* buffer alignment */
     BlockDriverState *fast_bs;  /* the raw node, or the file node alone */
