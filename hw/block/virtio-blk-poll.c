@@ -70,7 +70,38 @@ typedef struct VirtIOBlockPollStats {
     uint64_t fallback_flushes;  /* flushes through the block layer */
     uint64_t fast_dwz;          /* discards, write zeroes: io_uring path */
     uint64_t fallback_dwz;      /* discards, write zeroes: block layer */
+    /* Completion coalescing: signals by reason (see vbp_signal_reason) */
+    uint64_t held;              /* passes that held completions unsignalled */
+    uint64_t max_coalesced;     /* most completions covered by one signal */
+    uint64_t signal_reason[6];
 } VirtIOBlockPollStats;
+
+/* Why the completions published so far were signalled */
+typedef enum VBPSignalReason {
+    VBP_SIGNAL_FORCED,          /* not polling, stopping, coalesce=off */
+    VBP_SIGNAL_LONE,            /* the guest is not submitting in parallel */
+    VBP_SIGNAL_COUNT,           /* coalesce-max completions held */
+    VBP_SIGNAL_DEPTH,           /* the guest has all it ever has in flight */
+    VBP_SIGNAL_IDLE,            /* no new request for the adaptive window */
+    VBP_SIGNAL_TIME,            /* the oldest held one reached coalesce-max-ns */
+} VBPSignalReason;
+
+static const char *const vbp_signal_reason_names[] = {
+    [VBP_SIGNAL_FORCED] = "signal-forced",
+    [VBP_SIGNAL_LONE] = "signal-lone",
+    [VBP_SIGNAL_COUNT] = "signal-count",
+    [VBP_SIGNAL_DEPTH] = "signal-depth",
+    [VBP_SIGNAL_IDLE] = "signal-idle",
+    [VBP_SIGNAL_TIME] = "signal-time",
+};
+
+/* Parallelism score: fixed point, 0 (lone requests) to 256 (always) */
+#define VBP_PAR_ONE         256
+#define VBP_PAR_HOLD        (VBP_PAR_ONE / 2)
+/* Signals per epoch of the queue depth estimate */
+#define VBP_DEPTH_EPOCH     64
+/* Idle window before the first inter-arrival gap is known */
+#define VBP_DEFAULT_GAP_NS  (25 * SCALE_US)
 
 /*
  * One per virtqueue.  Unless noted, fields belong to the thread of @ctx.
@@ -100,6 +131,24 @@ struct VirtIOBlockPollQueue {
     bool progress;              /* a completion since the last pass */
     unsigned pending_used;      /* filled but not yet flushed used elements */
     bool notify_pending;        /* used index moved since the last notify */
+
+    /*
+     * Completion coalescing (vbp_signal_decide).  unsignalled counts
+     * completions published since the last signal, the oldest at
+     * hold_start_ns; taken and published count requests taken from the
+     * avail ring and completions published, so that the guest's
+     * outstanding requests are taken - published + unsignalled.
+     */
+    unsigned unsignalled;
+    int64_t hold_start_ns;
+    uint64_t taken;
+    uint64_t published;
+    int64_t last_arrival_ns;    /* last pass that took a request */
+    int64_t gap_ns;             /* average gap between guest requests */
+    unsigned par;               /* parallelism score, VBP_PAR_ONE is 1 */
+    unsigned depth;             /* most outstanding in the last epoch */
+    unsigned depth_epoch_max;   /* most outstanding in this epoch */
+    unsigned depth_epoch_signals;
     int64_t last_work_ns;       /* last request or completion seen */
     int64_t poll_start_ns;      /* start of the current polling phase */
     int64_t sleep_start_ns;     /* start of the current sleep, 0: none */
@@ -121,31 +170,173 @@ static bool vbp_fdmon_polls_fds(AioContext *ctx)
     return ctx->fdmon_ops->need_wait != aio_poll_disabled;
 }
 
-/* Publish filled used elements and signal the guest at most once. */
-static void vbp_flush(VirtIOBlockPollQueue *q)
+/* Publish filled used elements with one used index update */
+static void vbp_publish(VirtIOBlockPollQueue *q, int64_t now)
+{
+    if (!q->pending_used) {
+        return;
+    }
+    trace_virtio_blk_poll_flush(q->dev, q->index, q->pending_used);
+    WITH_RCU_READ_LOCK_GUARD() {
+        /* The ring's memory region caches may be replaced at any time */
+        virtqueue_flush(q->vq, q->pending_used);
+    }
+    if (!q->unsignalled) {
+        q->hold_start_ns = now;
+    }
+    q->unsignalled += q->pending_used;
+    q->published += q->pending_used;
+    q->pending_used = 0;
+    q->notify_pending = true;
+    STAT_ADD(q, used_updates, 1);
+}
+
+/* Signal the guest (virtio_notify() honours used_event/NO_INTERRUPT) */
+/*
+ * Requests the guest has outstanding: in the device, or completed and
+ * published but not signalled.  Requests completed outside the poller
+ * (while it was stopped) are not counted as published; attach and each
+ * signal resynchronise, and the clamp keeps an error on the safe side
+ * (less coalescing).
+ */
+static unsigned vbp_outstanding(VirtIOBlockPollQueue *q)
+{
+    return MAX((int64_t)(q->taken - q->published), 0) + q->unsignalled;
+}
+
+static void vbp_signal(VirtIOBlockPollQueue *q, VBPSignalReason reason)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
-    bool sent;
+    unsigned outstanding = vbp_outstanding(q);
 
-    if (q->pending_used) {
-        trace_virtio_blk_poll_flush(q->dev, q->index, q->pending_used);
-        /* The ring's memory region caches may be replaced at any time */
-        RCU_READ_LOCK_GUARD();
-        virtqueue_flush(q->vq, q->pending_used);
-        q->pending_used = 0;
-        q->notify_pending = true;
-        STAT_ADD(q, used_updates, 1);
-    }
     if (!q->notify_pending) {
         return;
     }
+    trace_virtio_blk_poll_signal(q->dev, q->index, q->unsignalled,
+                                 vbp_signal_reason_names[reason]);
+    if (q->unsignalled > q->stats.max_coalesced) {
+        qatomic_set(&q->stats.max_coalesced, q->unsignalled);
+    }
+    STAT_ADD(q, signal_reason[reason], 1);
+    /* The guest's queue depth: the most it had outstanding lately */
+    q->depth_epoch_max = MAX(q->depth_epoch_max, outstanding);
+    if (++q->depth_epoch_signals == VBP_DEPTH_EPOCH) {
+        q->depth = q->depth_epoch_max;
+        q->depth_epoch_max = 0;
+        q->depth_epoch_signals = 0;
+    }
     q->notify_pending = false;
-    sent = virtio_notify_irqfd(vdev, q->vq);
-    if (sent) {
+    q->unsignalled = 0;
+    if ((int64_t)(q->taken - q->published) < 0) {
+        q->published = q->taken;
+    }
+    if (virtio_notify_irqfd(vdev, q->vq)) {
         STAT_ADD(q, notifies, 1);
     } else {
         STAT_ADD(q, notifies_suppressed, 1);
     }
+}
+
+/*
+ * Whether to signal the completions published so far now, and why; -1 to
+ * hold them.  Interrupts are the guest's most expensive exit, so while
+ * the guest keeps submitting, completions are held and signalled
+ * together, as NIC interrupt moderation and NVMe interrupt aggregation
+ * do, within hard bounds:
+ *
+ * - only while the queue polls: a queue that stops polling (idle,
+ *   detached, stopped) signals everything first, and the polling passes
+ *   check the bounds below, so nothing waits for a later request;
+ * - a lone request is never held: holding pays only when the guest
+ *   submits while it has other requests outstanding, which the
+ *   parallelism score measures at each arrival (a QD1 guest never does,
+ *   since it waits for each completion);
+ * - at most coalesce-max completions, and none longer than
+ *   coalesce-max-ns;
+ * - when the guest has as many requests outstanding as it had at most
+ *   in the last epoch, it is waiting for completions: signal;
+ * - when no new request came for about twice the average gap between
+ *   the guest's requests (or coalesce-idle-ns), it has stopped
+ *   submitting: signal.
+ */
+static int vbp_signal_decide(VirtIOBlockPollQueue *q, int64_t now,
+                             bool polling)
+{
+    VirtIOBlockPoll *d = q->dev;
+    unsigned outstanding = vbp_outstanding(q);
+    int64_t window;
+
+    if (!polling || !d->coalesce || d->coalesce_max <= 1) {
+        return VBP_SIGNAL_FORCED;
+    }
+    if (q->par < VBP_PAR_HOLD) {
+        return VBP_SIGNAL_LONE;
+    }
+    if (q->unsignalled >= d->coalesce_max) {
+        return VBP_SIGNAL_COUNT;
+    }
+    if (q->depth > 1 && outstanding >= q->depth) {
+        return VBP_SIGNAL_DEPTH;
+    }
+    if (now - q->hold_start_ns >= d->coalesce_max_ns) {
+        return VBP_SIGNAL_TIME;
+    }
+    window = d->coalesce_idle_ns ? d->coalesce_idle_ns :
+             2 * (q->gap_ns ? q->gap_ns : VBP_DEFAULT_GAP_NS);
+    window = MIN(window, (int64_t)d->coalesce_max_ns);
+    if (now - q->last_arrival_ns >= window) {
+        return VBP_SIGNAL_IDLE;
+    }
+    return -1;
+}
+
+/*
+ * @n requests were taken from the avail ring: learn the guest's
+ * parallelism and the gap between its requests.
+ */
+static void vbp_note_arrivals(VirtIOBlockPollQueue *q, unsigned n,
+                              int64_t now)
+{
+    VirtIOBlockPoll *d = q->dev;
+    /* Outstanding before these: in the device, or not yet signalled */
+    bool parallel = n > 1 || vbp_outstanding(q) > 0;
+
+    /*
+     * Quick to believe, slow to forget: while completions are signalled
+     * at once, a guest that would submit more while it waits shows it
+     * only now and then (a pass that finds several requests), and a
+     * QD1 guest never does.
+     */
+    if (parallel) {
+        q->par += (VBP_PAR_ONE - q->par) / 2;
+    } else {
+        q->par -= q->par / 32;
+    }
+    if (q->polling && q->last_arrival_ns &&
+        now - q->last_arrival_ns < (int64_t)d->coalesce_max_ns) {
+        int64_t gap = (now - q->last_arrival_ns) / n;
+
+        q->gap_ns += (gap - q->gap_ns) / 8;
+    }
+    q->last_arrival_ns = now;
+    q->taken += n;
+}
+
+/* Publish, and signal now or hold (polling: the queue keeps polling) */
+static void vbp_flush(VirtIOBlockPollQueue *q, int64_t now, bool polling)
+{
+    int reason;
+
+    vbp_publish(q, now);
+    if (!q->notify_pending) {
+        return;
+    }
+    reason = vbp_signal_decide(q, now, polling);
+    if (reason < 0) {
+        STAT_ADD(q, held, 1);
+        return;
+    }
+    vbp_signal(q, reason);
 }
 
 /* Take up to batch-max requests from the avail ring and start them. */
@@ -210,9 +401,11 @@ static bool vbp_may_serve(VirtIOBlockPollQueue *q)
            virtio_queue_ready(q->vq);
 }
 
+static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
+
 /*
- * One pass: take what the guest queued, publish what completed, signal
- * once, then decide whether to keep polling.
+ * One pass: take what the guest queued, publish what completed, decide
+ * whether to keep polling, then signal once or hold the signal.
  */
 static void vbp_pass(VirtIOBlockPollQueue *q)
 {
@@ -225,6 +418,10 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
     if (vbp_may_serve(q)) {
         n = vbp_process_ring(q);
     }
+    now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    if (n) {
+        vbp_note_arrivals(q, n, now);
+    }
     if (q->uring) {
         /* One submission for the pass, then take what is already done */
         bool submitted = vbp_uring_submit(q->uring);
@@ -234,8 +431,7 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
         }
     }
     q->in_pass = false;
-    vbp_flush(q);
-    defer_call_end();
+    vbp_publish(q, now);
 
     STAT_ADD(q, passes, 1);
     if (n) {
@@ -247,11 +443,20 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
     }
     trace_virtio_blk_poll_pass(d, q->index, n);
 
-    now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     if (n || q->progress) {
         q->last_work_ns = now;
         q->progress = false;
     }
+    vbp_pass_next(q, n, now);
+    /* Signal, or hold while the queue keeps polling */
+    vbp_flush(q, now, q->polling);
+    defer_call_end();
+}
+
+/* After a pass: go on polling, or sleep */
+static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
+{
+    VirtIOBlockPoll *d = q->dev;
 
     if (!vbp_may_serve(q)) {
         if (q->polling) {
@@ -860,6 +1065,9 @@ static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
         qatomic_set(&q->sleep_start_ns,
                     qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     }
+    /* Nothing is in flight after a drain (see vbp_outstanding()) */
+    q->published = q->taken;
+    q->unsignalled = 0;
     qatomic_set(&q->active, true);
     qatomic_set(&q->attached, true);
     vbp_set_handlers(q, ctx, true);
@@ -896,7 +1104,8 @@ static void vbp_stop_vq_bh(void *opaque)
     }
     vbp_end_sleep(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     defer_call_begin();
-    vbp_flush(q);
+    /* Everything held is signalled */
+    vbp_flush(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME), false);
     defer_call_end();
     /* From now on completions go through virtio-blk's own path */
     qatomic_set(&q->active, false);
@@ -1055,6 +1264,11 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         READ_STAT(fallback_flushes);
         READ_STAT(fast_dwz);
         READ_STAT(fallback_dwz);
+        READ_STAT(held);
+        READ_STAT(max_coalesced);
+        for (int r = 0; r < ARRAY_SIZE(st.signal_reason); r++) {
+            READ_STAT(signal_reason[r]);
+        }
 #undef READ_STAT
         if (polling) {
             st.poll_ns += now - qatomic_read(&q->poll_start_ns);
@@ -1096,7 +1310,13 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
                                errp) &&
              visit_type_uint64(v, "early-completions", &us.early_completions,
                                errp) &&
-             visit_type_uint64(v, "uring-resubmits", &us.resubmits, errp);
+             visit_type_uint64(v, "uring-resubmits", &us.resubmits, errp) &&
+             visit_type_uint64(v, "held", &st.held, errp) &&
+             visit_type_uint64(v, "max-coalesced", &st.max_coalesced, errp);
+        for (int r = 0; ok && r < ARRAY_SIZE(st.signal_reason); r++) {
+            ok = visit_type_uint64(v, vbp_signal_reason_names[r],
+                                   &st.signal_reason[r], errp);
+        }
         if (ok) {
             ok = visit_check_struct(v, errp);
         }
@@ -1236,6 +1456,28 @@ static void vbp_realize(DeviceState *dev, Error **errp)
         return;
     }
 
+    if (d->coalesce_max < 1 || d->coalesce_max > VIRTQUEUE_MAX_SIZE) {
+        error_setg(errp, "invalid coalesce-max property (%" PRIu32 "), must "
+                   "be between 1 and %d", d->coalesce_max, VIRTQUEUE_MAX_SIZE);
+        return;
+    }
+    if (d->coalesce_idle_ns > VIRTIO_BLK_POLL_MAX_COALESCE_NS) {
+        error_setg(errp, "invalid coalesce-idle-ns property (%" PRIu64 "), "
+                   "must be at most %" PRIu64 " (0: adaptive)",
+                   d->coalesce_idle_ns,
+                   (uint64_t)VIRTIO_BLK_POLL_MAX_COALESCE_NS);
+        return;
+    }
+    if (d->coalesce_max_ns < VIRTIO_BLK_POLL_MIN_COALESCE_NS ||
+        d->coalesce_max_ns > VIRTIO_BLK_POLL_MAX_COALESCE_NS) {
+        error_setg(errp, "invalid coalesce-max-ns property (%" PRIu64 "), "
+                   "must be between %" PRIu64 " and %" PRIu64,
+                   d->coalesce_max_ns,
+                   (uint64_t)VIRTIO_BLK_POLL_MIN_COALESCE_NS,
+                   (uint64_t)VIRTIO_BLK_POLL_MAX_COALESCE_NS);
+        return;
+    }
+
     if (!virtio_device_ioeventfd_enabled(VIRTIO_DEVICE(dev))) {
         error_setg(errp, "virtio-blk-poll needs ioeventfd, but the transport "
                    "does not provide it (ioeventfd=off?)");
@@ -1341,6 +1583,13 @@ static const Property vbp_properties[] = {
     DEFINE_PROP_STRING("poll-cpus", VirtIOBlockPoll, poll_cpus),
     DEFINE_PROP_BOOL("fast-path", VirtIOBlockPoll, fast_path, true),
     DEFINE_PROP_BOOL("uring-sqpoll", VirtIOBlockPoll, uring_sqpoll, false),
+    DEFINE_PROP_BOOL("coalesce", VirtIOBlockPoll, coalesce, true),
+    DEFINE_PROP_UINT32("coalesce-max", VirtIOBlockPoll, coalesce_max,
+                       VIRTIO_BLK_POLL_DEFAULT_COALESCE),
+    DEFINE_PROP_UINT64("coalesce-max-ns", VirtIOBlockPoll, coalesce_max_ns,
+                       VIRTIO_BLK_POLL_DEFAULT_COALESCE_NS),
+    DEFINE_PROP_UINT64("coalesce-idle-ns", VirtIOBlockPoll, coalesce_idle_ns,
+                       0),
 };
 
 static void vbp_class_init(ObjectClass *klass, void *data)
@@ -1372,6 +1621,20 @@ static void vbp_class_init(ObjectClass *klass, void *data)
         "Give each queue's io_uring a kernel thread that polls its "
         "submission queue (no system call to submit; costs a host CPU "
         "while busy and for 10 ms after)");
+    object_class_property_set_description(klass, "coalesce",
+        "Hold completion interrupts while a polling queue's guest keeps "
+        "submitting in parallel, and signal many completions at once "
+        "(a lone request is never held)");
+    object_class_property_set_description(klass, "coalesce-max",
+        "Most completions one interrupt waits for (1-1024; 1: one "
+        "interrupt per pass, as without coalescing)");
+    object_class_property_set_description(klass, "coalesce-max-ns",
+        "Longest time in ns a completion waits for its interrupt "
+        "(1000-1000000000)");
+    object_class_property_set_description(klass, "coalesce-idle-ns",
+        "Signal held completions once no request came for this long, in "
+        "ns (0, the default: twice the guest's average gap between "
+        "requests; at most coalesce-max-ns)");
     object_class_property_add(klass, "stats", "VirtIOBlockPollQueueStats",
                               vbp_get_stats, NULL, NULL, NULL);
     object_class_property_set_description(klass, "stats",

@@ -606,6 +606,7 @@ static void test_batch_one_irq(void)
     vbp_shutdown(t);
 }
 
+
 /* stop while polling: nothing is served; cont: everything is */
 static void test_stop_cont(void)
 {
@@ -1563,6 +1564,139 @@ static void test_fail_next_submit_bad(void)
     vbp_shutdown(t);
 }
 
+/* Coalescing with bounds a test can keep to: 1 s */
+#define VBP_COALESCE_TEST_OPTS "\"poll-idle-ns\": 1000000000, " \
+    "\"coalesce-max-ns\": 1000000000, \"coalesce-idle-ns\": 1000000000"
+
+/*
+ * Show the device that the guest submits in parallel (two requests in
+ * one avail index update), then @n more one by one, each published
+ * before the next is submitted; none is signalled while more come.
+ * Returns the used index.
+ */
+static uint16_t vbp_parallel_reads(VbpTest *t, QVirtQueue *vq, int n)
+{
+    uint16_t used = vbp_used_idx(t, vq);
+    uint64_t addr[2];
+
+    for (int i = 0; i < 2; i++) {
+        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i * 16, NULL,
+                                    512, &addr[i]);
+        vbp_publish_n(t, vq, head, i, i == 1 ? 2 : 0);
+    }
+    t->dev->bus->virtqueue_kick(t->dev, vq);
+    used += 2;
+    vbp_wait_used(t, vq, used);
+    for (int i = 0; i < n; i++) {
+        uint64_t a;
+        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, 64 + i * 16,
+                                    NULL, 512, &a);
+
+        vbp_publish(t, vq, head);
+        vbp_wait_used(t, vq, ++used);
+        g_assert_cmpint(vbp_status(t, a, 512), ==, VIRTIO_BLK_S_OK);
+    }
+    return used;
+}
+
+/*
+ * Completions of a guest that keeps submitting are published at once
+ * but signalled together: exactly one interrupt for 8, within the bound
+ * (1 s here), with no further guest activity needed.
+ */
+static void test_coalesce_burst(void)
+{
+    VbpTest *t = vbp_boot_args("null", true, VBP_COALESCE_TEST_OPTS, 1,
+                               1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+
+    vbp_parallel_reads(t, vq, 6);
+    /* All 8 are in the used ring; their interrupt is held */
+    g_assert_cmpint(t->dev->bus->get_queue_isr_status(t->dev, vq), ==, 0);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 0);
+    /* ... and comes within the bound by itself */
+    g_assert_cmpint(vbp_count_msix(t, vq, 3000 * 1000), ==, 1);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 1);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "max-coalesced"), ==, 8);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "signal-idle") +
+                    vbp_stat(t->qts, 0, "signal-time"), ==, 1);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "held"), >, 0);
+    vbp_shutdown(t);
+}
+
+/*
+ * A lone request (the guest waits for each completion) is signalled at
+ * once, not after the idle window or the bound (1 s here).
+ */
+static void test_coalesce_lone(void)
+{
+    VbpTest *t = vbp_boot_args("null", true, VBP_COALESCE_TEST_OPTS, 1,
+                               1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[512];
+
+    for (int i = 0; i < 8; i++) {
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, i * 16, buf,
+                               sizeof(buf), 1), ==, VIRTIO_BLK_S_OK);
+        /* Far less than the 1 s a held completion could wait */
+        g_assert_cmpint(vbp_count_msix(t, vq, 200 * 1000), ==, 1);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "signal-lone"), ==, 8);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "held"), ==, 0);
+    vbp_shutdown(t);
+}
+
+/*
+ * Completions held when the VM stops are signalled by the stop, not
+ * lost and not left to the bound; after cont and after a device reset
+ * the queue works.
+ */
+static void test_coalesce_stop_reset(void)
+{
+    VbpTest *t = vbp_boot_args("null", true, VBP_COALESCE_TEST_OPTS, 1,
+                               1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[512];
+
+    vbp_parallel_reads(t, vq, 2);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 0);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'stop'}");
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 1);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "signal-forced"), ==, 1);
+    g_assert_cmpint(vbp_count_msix(t, vq, 200 * 1000), ==, 1);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'cont'}");
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, 8, buf, sizeof(buf), 1),
+                    ==, VIRTIO_BLK_S_OK);
+
+    /* Held again, then a device reset: nothing to lose, nothing breaks */
+    vbp_parallel_reads(t, vq, 2);
+    qvirtqueue_cleanup(t->dev->bus, vq, &t->qs->alloc);
+    qvirtio_start_device(t->dev);
+    qvirtio_set_features(t->dev, t->dev->features);
+    t->vq[0] = vq = qvirtqueue_setup(t->dev, &t->qs->alloc, 0);
+    qvirtqueue_pci_msix_setup(t->pdev, (QVirtQueuePCI *)vq, &t->qs->alloc, 1);
+    qvirtio_set_driver_ok(t->dev);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, 16, buf, sizeof(buf), 1),
+                    ==, VIRTIO_BLK_S_OK);
+    vbp_assert_alive(t);
+    vbp_shutdown(t);
+}
+
+/* coalesce=off: one interrupt per pass, as before */
+static void test_coalesce_off(void)
+{
+    VbpTest *t = vbp_boot_args("null", true, VBP_COALESCE_TEST_OPTS
+                               ", \"coalesce\": false", 1,
+                               1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+
+    vbp_parallel_reads(t, vq, 6);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 7);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "signal-forced"), ==, 7);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "held"), ==, 0);
+    vbp_shutdown(t);
+}
+
 static void vbp_nothing(void *opaque)
 {
 }
@@ -2068,6 +2202,11 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/poll-event-idx", test_poll_event_idx);
     qtest_add_func("/virtio-blk-poll/idle-sleep", test_idle_sleep);
     qtest_add_func("/virtio-blk-poll/batch-one-irq", test_batch_one_irq);
+    qtest_add_func("/virtio-blk-poll/coalesce/burst", test_coalesce_burst);
+    qtest_add_func("/virtio-blk-poll/coalesce/lone", test_coalesce_lone);
+    qtest_add_func("/virtio-blk-poll/coalesce/stop-reset",
+                   test_coalesce_stop_reset);
+    qtest_add_func("/virtio-blk-poll/coalesce/off", test_coalesce_off);
     qtest_add_func("/virtio-blk-poll/stop-cont", test_stop_cont);
     qtest_add_func("/virtio-blk-poll/drain-while-polling",
                    test_drain_while_polling);

@@ -21,6 +21,11 @@ OBJECT_DECLARE_TYPE(VirtIOBlockPoll, VirtIOBlockPollClass, VIRTIO_BLK_POLL)
 #define VIRTIO_BLK_POLL_MAX_IDLE_NS     NANOSECONDS_PER_SECOND
 /* Default for the batch-max property */
 #define VIRTIO_BLK_POLL_DEFAULT_BATCH   64
+/* Defaults and bounds of the coalesce-max and coalesce-max-ns properties */
+#define VIRTIO_BLK_POLL_DEFAULT_COALESCE     16
+#define VIRTIO_BLK_POLL_DEFAULT_COALESCE_NS  (500 * SCALE_US)
+#define VIRTIO_BLK_POLL_MIN_COALESCE_NS      SCALE_US
+#define VIRTIO_BLK_POLL_MAX_COALESCE_NS      NANOSECONDS_PER_SECOND
 
 typedef struct VirtIOBlockPollQueue VirtIOBlockPollQueue;
 
@@ -34,6 +39,10 @@ struct VirtIOBlockPoll {
     char *poll_cpus;            /* host CPUs for the serving IOThreads */
     bool fast_path;             /* io_uring path for raw images allowed */
     bool uring_sqpoll;          /* kernel SQ polling thread per ring */
+    bool coalesce;              /* hold completion interrupts */
+    uint32_t coalesce_max;      /* most completions per interrupt */
+    uint64_t coalesce_max_ns;   /* longest a completion is held */
+    uint64_t coalesce_idle_ns;  /* fixed idle window, 0: adaptive */
 
     /*
      * The raw fast path, decided with the BQL whenever the queues are
