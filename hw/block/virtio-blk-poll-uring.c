@@ -126,8 +126,16 @@ static bool vbp_uring_poll_cb(void *opaque)
 
 void vbp_uring_attach(VBPUring *ur, AioContext *ctx)
 {
+    /* Attached again after every drained section, to the same context */
+    if (ur->fail_bh && ur->ctx != ctx) {
+        assert(!ur->failed);
+        qemu_bh_delete(ur->fail_bh);
+        ur->fail_bh = NULL;
+    }
+    if (!ur->fail_bh) {
+        ur->fail_bh = aio_bh_new(ctx, vbp_uring_fail_bh, ur);
+    }
     ur->ctx = ctx;
-    ur->fail_bh = aio_bh_new(ctx, vbp_uring_fail_bh, ur);
     aio_set_fd_handler(ctx, ur->ring.ring_fd, vbp_uring_completion_cb, NULL,
                        vbp_uring_poll_cb, vbp_uring_completion_cb, ur);
 }
