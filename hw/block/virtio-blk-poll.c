@@ -149,6 +149,10 @@ struct VirtIOBlockPollQueue {
     unsigned depth;             /* most outstanding in the last epoch */
     unsigned depth_epoch_max;   /* most outstanding in this epoch */
     unsigned depth_epoch_signals;
+
+    /* Adaptive poll window (vbp_poll_window) */
+    int64_t arr_last_ns;        /* last pass that took a request, any mode */
+    int64_t arr_gap_ns;         /* average gap between requests, any mode */
     int64_t last_work_ns;       /* last request or completion seen */
     int64_t poll_start_ns;      /* start of the current polling phase */
     int64_t sleep_start_ns;     /* start of the current sleep, 0: none */
@@ -402,6 +406,7 @@ static bool vbp_may_serve(VirtIOBlockPollQueue *q)
 }
 
 static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
+static void vbp_note_pace(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
 
 /*
  * One pass: take what the guest queued, publish what completed, decide
@@ -421,6 +426,7 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
     now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     if (n) {
         vbp_note_arrivals(q, n, now);
+        vbp_note_pace(q, n, now);
     }
     if (q->uring) {
         /* One submission for the pass, then take what is already done */
@@ -451,6 +457,50 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
     /* Signal, or hold while the queue keeps polling */
     vbp_flush(q, now, q->polling);
     defer_call_end();
+}
+
+/*
+ * How long a polling queue keeps polling without work.  Polling pays
+ * only if the guest's next request comes before the window ends, so the
+ * window follows the average gap between the guest's requests (measured
+ * whether the queue polls or sleeps): twice that gap plus some slack,
+ * and none at all when even that would not fit in poll-idle-ns, which
+ * bounds it (the queue then serves each kick with one pass and sleeps,
+ * as upstream does, and polls again as soon as the guest's pace allows).
+ * poll-adaptive=off: always poll-idle-ns.
+ */
+#define VBP_POLL_SLACK_NS       (10 * SCALE_US)
+
+static int64_t vbp_poll_window(VirtIOBlockPollQueue *q)
+{
+    VirtIOBlockPoll *d = q->dev;
+    int64_t w;
+
+    int64_t gap = qatomic_read(&q->arr_gap_ns);
+
+    if (!d->poll_adaptive || !gap) {
+        return d->poll_idle_ns;
+    }
+    w = 2 * gap + VBP_POLL_SLACK_NS;
+    return w <= (int64_t)d->poll_idle_ns ? w : 0;
+}
+
+/* @n requests arrived: the guest's pace, for vbp_poll_window() */
+static void vbp_note_pace(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
+{
+    if (q->arr_last_ns) {
+        /*
+         * A gap longer than poll-idle-ns counts as that: it says the
+         * guest is too slow for polling, and an idle hour must not keep
+         * the average up long after the guest speeds up.
+         */
+        int64_t gap = MIN(now - q->arr_last_ns,
+                          (int64_t)q->dev->poll_idle_ns) / n;
+
+        /* Read by the stats too */
+        qatomic_set(&q->arr_gap_ns, q->arr_gap_ns + (gap - q->arr_gap_ns) / 8);
+    }
+    q->arr_last_ns = now;
 }
 
 /* After a pass: go on polling, or sleep */
@@ -488,7 +538,7 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
         return;
     }
 
-    if (d->busy_poll || now - q->last_work_ns < d->poll_idle_ns) {
+    if (d->busy_poll || now - q->last_work_ns < vbp_poll_window(q)) {
         qemu_bh_schedule(q->poll_bh);
         return;
     }
@@ -1233,6 +1283,7 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         g_autofree char *iothread = g_strdup(q->iothread ?
             object_get_canonical_path_component(OBJECT(q->iothread)) : "");
         bool polling = qatomic_read(&q->polling);
+        int64_t window = d->busy_poll ? -1 : vbp_poll_window(q);
         g_autofree char *path = g_strdup(
             d->throttle_state && qatomic_read(d->throttle_state) ?
             "I/O throttling" : qatomic_read(&d->fast_fd) >= 0 ? "io_uring" :
@@ -1283,6 +1334,7 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
              visit_type_str(v, "iothread", &iothread, errp) &&
              visit_type_int(v, "thread-id", &tid, errp) &&
              visit_type_bool(v, "polling", &polling, errp) &&
+             visit_type_int(v, "poll-window-ns", &window, errp) &&
              visit_type_uint64(v, "requests", &st.requests, errp) &&
              visit_type_uint64(v, "passes", &st.passes, errp) &&
              visit_type_uint64(v, "busy-passes", &st.busy_passes, errp) &&
@@ -1578,6 +1630,7 @@ static const Property vbp_properties[] = {
     DEFINE_PROP_UINT64("poll-idle-ns", VirtIOBlockPoll, poll_idle_ns,
                        VIRTIO_BLK_POLL_DEFAULT_IDLE_NS),
     DEFINE_PROP_BOOL("busy-poll", VirtIOBlockPoll, busy_poll, false),
+    DEFINE_PROP_BOOL("poll-adaptive", VirtIOBlockPoll, poll_adaptive, true),
     DEFINE_PROP_UINT32("batch-max", VirtIOBlockPoll, batch_max,
                        VIRTIO_BLK_POLL_DEFAULT_BATCH),
     DEFINE_PROP_STRING("poll-cpus", VirtIOBlockPoll, poll_cpus),
@@ -1604,6 +1657,10 @@ static void vbp_class_init(ObjectClass *klass, void *data)
         "Time in ns a virtqueue keeps polling without a new request before "
         "it re-enables guest notifications and sleeps (0: never poll, "
         "serve each kick and sleep)");
+    object_class_property_set_description(klass, "poll-adaptive",
+        "Poll only as long as the guest's pace between requests makes it "
+        "pay (twice its average gap, at most poll-idle-ns; no polling when "
+        "that does not fit); off: always poll-idle-ns");
     object_class_property_set_description(klass, "busy-poll",
         "Poll the virtqueues for ever, never sleep: lowest latency, one "
         "host CPU per serving IOThread busy all the time");

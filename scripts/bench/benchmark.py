@@ -10,6 +10,8 @@ rounds:
   A  upstream    virtio-blk-pci, IOThreads with QEMU's default polling
   B  upstream+   virtio-blk-pci, IOThreads with poll-max-ns=200000
   C  poll        virtio-blk-poll-pci with its defaults
+  D  poll+gp     virtio-blk-poll-pci, the guest polls its completions
+                 (virtio_blk.poll_queues=1, fio hipri=1: io_uring IOPOLL)
 
 All three: -smp 2, num-queues=2 mapped to IOThreads iot0/iot1 by
 iothread-vq-mapping, aio=io_uring and cache.direct=on for images, the
@@ -19,6 +21,7 @@ taken within a round.
 
 Workloads (fio, io_uring engine, time based, lat_percentiles=1):
   randread-qd1   4k random read, iodepth 1   (latency p50/p99/p99.9)
+  randread-qd4   4k random read, iodepth 4
   randread-qd32  4k random read, iodepth 32  (IOPS)
   randwrite-qd32 4k random write, iodepth 32
   randrw-qd16    4k random 70% read / 30% write, iodepth 16
@@ -65,12 +68,22 @@ CONFIGS = {
                    "--iothread-props", "poll-max-ns=200000"]},
     "C": {"label": "virtio-blk-poll", "long": "virtio-blk-poll-pci, defaults",
           "args": ["--device", "virtio-blk-poll-pci"]},
+    # The guest polls its completions (docs/system/devices/
+    # virtio-blk-poll.rst, "Guest polling"): a poll queue, fio hipri
+    "D": {"label": "virtio-blk-poll, guest polls",
+          "long": "virtio-blk-poll-pci, guest virtio_blk.poll_queues=1 and "
+                  "fio hipri=1 (io_uring IOPOLL)",
+          "args": ["--device", "virtio-blk-poll-pci",
+                   "--blk-params", "poll_queues=1"],
+          "fio_extra": "hipri=1\n"},
 }
 
 # name -> (fio job body, primary direction for latency, description)
 WORKLOADS = {
     "randread-qd1": ("rw=randread\nbs=4k\niodepth=1\nnorandommap=1\n",
                      "read", "4k random read, QD1"),
+    "randread-qd4": ("rw=randread\nbs=4k\niodepth=4\nnorandommap=1\n",
+                     "read", "4k random read, QD4"),
     "randread-qd32": ("rw=randread\nbs=4k\niodepth=32\nnorandommap=1\n",
                       "read", "4k random read, QD32"),
     "randwrite-qd32": ("rw=randwrite\nbs=4k\niodepth=32\nnorandommap=1\n",
@@ -343,17 +356,24 @@ def run_benchmark(args, out):
     os.makedirs(raw_dir, exist_ok=True)
     os.makedirs(jobs_dir, exist_ok=True)
 
-    job_args = []
-    for w in args.workloads:
-        path = os.path.join(jobs_dir, w + ".fio")
-        with open(path, "w") as f:
-            f.write(job_text(w, WORKLOADS[w][0], args.runtime))
-        job_args += ["--job", "%s=%s" % (w, path)]
-    if args.idle > 0:
-        path = os.path.join(jobs_dir, IDLE + ".fio")
-        with open(path, "w") as f:
-            f.write(idle_text(args.idle))
-        job_args += ["--job", "%s=%s" % (IDLE, path)]
+    # One set of job files, another for configurations whose fio jobs
+    # need more options (D: hipri)
+    job_args = {}
+    for c in args.configs:
+        extra = CONFIGS[c].get("fio_extra", "")
+        sub = os.path.join(jobs_dir, c) if extra else jobs_dir
+        os.makedirs(sub, exist_ok=True)
+        job_args[c] = []
+        for w in args.workloads:
+            path = os.path.join(sub, w + ".fio")
+            with open(path, "w") as f:
+                f.write(job_text(w, WORKLOADS[w][0] + extra, args.runtime))
+            job_args[c] += ["--job", "%s=%s" % (w, path)]
+        if args.idle > 0:
+            path = os.path.join(jobs_dir, IDLE + ".fio")
+            with open(path, "w") as f:
+                f.write(idle_text(args.idle))
+            job_args[c] += ["--job", "%s=%s" % (IDLE, path)]
 
     cpus = sorted(os.sched_getaffinity(0))
     pin = None
@@ -427,7 +447,7 @@ def run_benchmark(args, out):
                     n, len(plan), r, args.rounds, b, c, CONFIGS[c]["label"],
                     fmt_s(time.monotonic() - t_start), fmt_s(per * left)))
             base = "r%d-%s-%s" % (r, b, c)
-            cmd = common + CONFIGS[c]["args"] + backend_args[b] + job_args
+            cmd = common + CONFIGS[c]["args"] + backend_args[b] + job_args[c]
             attempt = 0
             while True:
                 attempt += 1
@@ -1035,8 +1055,8 @@ def parse_args(argv=None):
                     "(adds it to --backends; O_DIRECT must work there)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS),
                     help="comma-separated, from: " + ", ".join(WORKLOADS))
-    ap.add_argument("--configs", default="A,B,C",
-                    help="which of A,B,C (default all; ratios need A)")
+    ap.add_argument("--configs", default="A,B,C,D",
+                    help="which of A,B,C,D (default all; ratios need A)")
     ap.add_argument("--disk-size", type=parse_size, default="1G",
                     help="image / null-co size (default 1G)")
     ap.add_argument("--smp", type=int, default=2)

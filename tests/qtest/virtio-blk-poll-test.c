@@ -1579,7 +1579,8 @@ static void test_fail_next_submit_bad(void)
 
 /* Coalescing with bounds a test can keep to: 1 s */
 #define VBP_COALESCE_TEST_OPTS "\"poll-idle-ns\": 1000000000, " \
-    "\"coalesce-max-ns\": 1000000000, \"coalesce-idle-ns\": 1000000000"
+    "\"poll-adaptive\": false, \"coalesce-max-ns\": 1000000000, " \
+    "\"coalesce-idle-ns\": 1000000000"
 
 /*
  * Show the device that the guest submits in parallel (two requests in
@@ -1707,6 +1708,43 @@ static void test_coalesce_off(void)
     g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 7);
     g_assert_cmpint(vbp_stat(t->qts, 0, "signal-forced"), ==, 7);
     g_assert_cmpint(vbp_stat(t->qts, 0, "held"), ==, 0);
+    vbp_shutdown(t);
+}
+
+/*
+ * poll-adaptive: a guest whose requests come further apart than the
+ * window could catch gets no polling at all (window 0: each kick is
+ * served and the queue sleeps); when its pace allows, the queue polls
+ * again, for about twice its gap.
+ */
+static void test_poll_adaptive(void)
+{
+    VbpTest *t = vbp_boot_args("null", false, "\"poll-idle-ns\": 100000000",
+                               1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[512];
+    QDict *st;
+
+    for (int i = 0; i < 12; i++) {
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, i, buf, sizeof(buf),
+                               1), ==, VIRTIO_BLK_S_OK);
+        g_usleep(150 * 1000);
+    }
+    /* 150 ms apart, a 100 ms window never catches the next one */
+    st = vbp_stats(t->qts, "vbp0", 0);
+    g_assert_cmpint(qdict_get_int(st, "poll-window-ns"), ==, 0);
+    g_assert_false(qdict_get_bool(st, "polling"));
+    qobject_unref(st);
+
+    for (int i = 0; i < 64; i++) {
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, i, buf, sizeof(buf),
+                               1), ==, VIRTIO_BLK_S_OK);
+    }
+    /* Back to back: polling pays again, for a window below the bound */
+    st = vbp_stats(t->qts, "vbp0", 0);
+    g_assert_cmpint(qdict_get_int(st, "poll-window-ns"), >, 0);
+    g_assert_cmpint(qdict_get_int(st, "poll-window-ns"), <, 100000000);
+    qobject_unref(st);
     vbp_shutdown(t);
 }
 
@@ -2220,6 +2258,7 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/coalesce/stop-reset",
                    test_coalesce_stop_reset);
     qtest_add_func("/virtio-blk-poll/coalesce/off", test_coalesce_off);
+    qtest_add_func("/virtio-blk-poll/poll-adaptive", test_poll_adaptive);
     qtest_add_func("/virtio-blk-poll/stop-cont", test_stop_cont);
     qtest_add_func("/virtio-blk-poll/drain-while-polling",
                    test_drain_while_polling);
