@@ -861,7 +861,7 @@ def markdown(doc):
 
 
 # --------------------------------------------------------------- plots
-COLORS = {"A": "#7f7f7f", "B": "#1f77b4", "C": "#d62728"}
+COLORS = {"A": "#7f7f7f", "B": "#1f77b4", "C": "#d62728", "D": "#2ca02c"}
 
 
 def _bars(ax, groups, cfgs, getter, width=0.8, hatch_est=None):
