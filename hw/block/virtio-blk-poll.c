@@ -46,6 +46,17 @@
 #include "system/iothread.h"
 #include "trace.h"
 
+/* Why the completions published so far were signalled */
+typedef enum VBPSignalReason {
+    VBP_SIGNAL_FORCED,          /* not polling, stopping, coalesce=off */
+    VBP_SIGNAL_LONE,            /* the guest is not submitting in parallel */
+    VBP_SIGNAL_COUNT,           /* coalesce-max completions held */
+    VBP_SIGNAL_DEPTH,           /* the guest has all it ever has in flight */
+    VBP_SIGNAL_IDLE,            /* no new request for the adaptive window */
+    VBP_SIGNAL_TIME,            /* the oldest held one reached coalesce-max-ns */
+    VBP_SIGNAL__MAX,
+} VBPSignalReason;
+
 /*
  * Per-virtqueue counters.  Written only by the queue's IOThread, read by
  * the main loop (the "stats" property) with relaxed atomics.
@@ -70,21 +81,11 @@ typedef struct VirtIOBlockPollStats {
     uint64_t fallback_flushes;  /* flushes through the block layer */
     uint64_t fast_dwz;          /* discards, write zeroes: io_uring path */
     uint64_t fallback_dwz;      /* discards, write zeroes: block layer */
-    /* Completion coalescing: signals by reason (see vbp_signal_reason) */
+    /* Completion coalescing */
     uint64_t held;              /* passes that held completions unsignalled */
     uint64_t max_coalesced;     /* most completions covered by one signal */
-    uint64_t signal_reason[6];
+    uint64_t signal_reason[VBP_SIGNAL__MAX]; /* signals, by reason */
 } VirtIOBlockPollStats;
-
-/* Why the completions published so far were signalled */
-typedef enum VBPSignalReason {
-    VBP_SIGNAL_FORCED,          /* not polling, stopping, coalesce=off */
-    VBP_SIGNAL_LONE,            /* the guest is not submitting in parallel */
-    VBP_SIGNAL_COUNT,           /* coalesce-max completions held */
-    VBP_SIGNAL_DEPTH,           /* the guest has all it ever has in flight */
-    VBP_SIGNAL_IDLE,            /* no new request for the adaptive window */
-    VBP_SIGNAL_TIME,            /* the oldest held one reached coalesce-max-ns */
-} VBPSignalReason;
 
 static const char *const vbp_signal_reason_names[] = {
     [VBP_SIGNAL_FORCED] = "signal-forced",
@@ -195,7 +196,6 @@ static void vbp_publish(VirtIOBlockPollQueue *q, int64_t now)
     STAT_ADD(q, used_updates, 1);
 }
 
-/* Signal the guest (virtio_notify() honours used_event/NO_INTERRUPT) */
 /*
  * Requests the guest has outstanding: in the device, or completed and
  * published but not signalled.  Requests completed outside the poller
@@ -208,6 +208,7 @@ static unsigned vbp_outstanding(VirtIOBlockPollQueue *q)
     return MAX((int64_t)(q->taken - q->published), 0) + q->unsignalled;
 }
 
+/* Signal the guest (virtio_notify() honours used_event/NO_INTERRUPT) */
 static void vbp_signal(VirtIOBlockPollQueue *q, VBPSignalReason reason)
 {
     VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);

@@ -1632,8 +1632,14 @@ static void test_coalesce_burst(void)
     g_assert_cmpint(vbp_count_msix(t, vq, 3000 * 1000), ==, 1);
     g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 1);
     g_assert_cmpint(vbp_stat(t->qts, 0, "max-coalesced"), ==, 8);
+    /*
+     * By the idle window or the time bound, or, on a host so busy that
+     * the IOThread slept past both, by the end of polling (1 s after the
+     * last completion): never for a reason that needs the guest
+     */
     g_assert_cmpint(vbp_stat(t->qts, 0, "signal-idle") +
-                    vbp_stat(t->qts, 0, "signal-time"), ==, 1);
+                    vbp_stat(t->qts, 0, "signal-time") +
+                    vbp_stat(t->qts, 0, "signal-forced"), ==, 1);
     g_assert_cmpint(vbp_stat(t->qts, 0, "held"), >, 0);
     vbp_shutdown(t);
 }
