@@ -151,9 +151,8 @@ struct VirtIOBlockPollQueue {
     unsigned depth_epoch_max;   /* most outstanding in this epoch */
     unsigned depth_epoch_signals;
 
-    /* Adaptive poll window (vbp_poll_window) */
-    int64_t arr_last_ns;        /* last pass that took a request, any mode */
-    int64_t arr_gap_ns;         /* average gap between requests, any mode */
+    /* Adaptive poll window (vbp_adapt_window), -1 until set */
+    int64_t window_ns;
     int64_t last_work_ns;       /* last request or completion seen */
     int64_t poll_start_ns;      /* start of the current polling phase */
     int64_t sleep_start_ns;     /* start of the current sleep, 0: none */
@@ -407,7 +406,6 @@ static bool vbp_may_serve(VirtIOBlockPollQueue *q)
 }
 
 static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
-static void vbp_note_pace(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
 
 /*
  * One pass: take what the guest queued, publish what completed, decide
@@ -427,7 +425,6 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
     now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     if (n) {
         vbp_note_arrivals(q, n, now);
-        vbp_note_pace(q, n, now);
     }
     if (q->uring) {
         /* One submission for the pass, then take what is already done */
@@ -461,47 +458,42 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
 }
 
 /*
- * How long a polling queue keeps polling without work.  Polling pays
- * only if the guest's next request comes before the window ends, so the
- * window follows the average gap between the guest's requests (measured
- * whether the queue polls or sleeps): twice that gap plus some slack,
- * and none at all when even that would not fit in poll-idle-ns, which
- * bounds it (the queue then serves each kick with one pass and sleeps,
- * as upstream does, and polls again as soon as the guest's pace allows).
- * poll-adaptive=off: always poll-idle-ns.
+ * How long a polling queue keeps polling without work: poll-idle-ns, or
+ * with poll-adaptive the window learnt by vbp_adapt_window().
  */
-#define VBP_POLL_SLACK_NS       (10 * SCALE_US)
-
 static int64_t vbp_poll_window(VirtIOBlockPollQueue *q)
 {
     VirtIOBlockPoll *d = q->dev;
-    int64_t w;
+    int64_t w = qatomic_read(&q->window_ns);
 
-    int64_t gap = qatomic_read(&q->arr_gap_ns);
-
-    if (!d->poll_adaptive || !gap) {
-        return d->poll_idle_ns;
-    }
-    w = 2 * gap + VBP_POLL_SLACK_NS;
-    return w <= (int64_t)d->poll_idle_ns ? w : 0;
+    return d->poll_adaptive && w >= 0 ? w : d->poll_idle_ns;
 }
 
-/* @n requests arrived: the guest's pace, for vbp_poll_window() */
-static void vbp_note_pace(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
-{
-    if (q->arr_last_ns) {
-        /*
-         * A gap longer than poll-idle-ns counts as that: it says the
-         * guest is too slow for polling, and an idle hour must not keep
-         * the average up long after the guest speeds up.
-         */
-        int64_t gap = MIN(now - q->arr_last_ns,
-                          (int64_t)q->dev->poll_idle_ns) / n;
+/*
+ * The guest woke a sleeping queue after @slept_ns.  Polling pays only if
+ * the guest's next request comes before the window ends, so adapt the
+ * window as QEMU's event loop adapts its own polling time
+ * (adjust_polling_time() in util/aio-posix.c): a kick that a window up
+ * to poll-idle-ns would have caught doubles the window (from 4 us); one
+ * that came later than poll-idle-ns halves it, down to none at all (the
+ * queue then serves each kick with one pass and sleeps, as upstream
+ * does, until the guest's pace makes polling pay again).
+ */
+#define VBP_WINDOW_START_NS     (4 * SCALE_US)
 
-        /* Read by the stats too */
-        qatomic_set(&q->arr_gap_ns, q->arr_gap_ns + (gap - q->arr_gap_ns) / 8);
+static void vbp_adapt_window(VirtIOBlockPollQueue *q, int64_t slept_ns)
+{
+    VirtIOBlockPoll *d = q->dev;
+    int64_t max = d->poll_idle_ns;
+    int64_t w = vbp_poll_window(q);
+
+    if (slept_ns > max) {
+        w = w / 2 >= VBP_WINDOW_START_NS ? w / 2 : 0;
+    } else if (slept_ns > w) {
+        w = MIN(w ? w * 2 : VBP_WINDOW_START_NS, max);
     }
-    q->arr_last_ns = now;
+    /* Read by the stats too */
+    qatomic_set(&q->window_ns, w);
 }
 
 /* After a pass: go on polling, or sleep */
@@ -566,7 +558,13 @@ static void vbp_wake(VirtIOBlockPollQueue *q)
         return;
     }
     if (!q->polling && (d->busy_poll || d->poll_idle_ns)) {
-        vbp_start_polling(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+        int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        int64_t slept = qatomic_read(&q->sleep_start_ns);
+
+        if (slept) {
+            vbp_adapt_window(q, now - slept);
+        }
+        vbp_start_polling(q, now);
     } else if (!q->polling) {
         /*
          * Interrupt mode: keep notifications on.  This also repairs the
@@ -1566,6 +1564,7 @@ static void vbp_realize(DeviceState *dev, Error **errp)
 
         q->dev = d;
         q->index = i;
+        q->window_ns = -1;
         q->vq = virtio_get_queue(VIRTIO_DEVICE(dev), i);
         q->ctx = s->vq_aio_context[i];
         q->iothread = vbp_queue_iothread(s, q->ctx);
