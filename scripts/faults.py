@@ -658,6 +658,11 @@ CELLS = [
 # messages stay out of the job output on the console (dmesg has them).
 GUEST_SETUP = r"""echo 1 > /proc/sys/kernel/printk
 vbp_dmesg() {
+    # QEMU throttles BLOCK_IO_ERROR to one a second (action report or
+    # ignore) and sends the last held one when the second is over: give
+    # it that second before the run ends, or which operations the events
+    # name depends on how fast the jobs ran
+    sleep 1.5
     dmesg
     echo "VBP-IOERR-LINES $(dmesg | grep -c 'I/O error, dev vd')" >&2
     n=$(dmesg | sed -n 's/.*blk_print_req_error: \([0-9]*\) callbacks.*/\1/p' |
