@@ -17,6 +17,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/atomic.h"
+#include "block/aio-wait.h"
 #include "hw/virtio/virtio-blk-poll-uring.h"
 
 #ifdef CONFIG_LINUX_IO_URING
@@ -140,16 +141,37 @@ void vbp_uring_attach(VBPUring *ur, AioContext *ctx)
                        vbp_uring_poll_cb, vbp_uring_completion_cb, ur);
 }
 
+/* Context: the thread of ur->ctx */
+static void vbp_uring_detach_bh(void *opaque)
+{
+    VBPUring *ur = opaque;
+
+    aio_set_fd_handler(ur->ctx, ur->ring.ring_fd, NULL, NULL, NULL, NULL,
+                       NULL);
+    /* Nothing failed is left: the drain before detach reaped it all */
+    assert(!ur->failed);
+    qemu_bh_delete(ur->fail_bh);
+    ur->fail_bh = NULL;
+    ur->ctx = NULL;
+}
+
 void vbp_uring_detach(VBPUring *ur)
 {
-    if (ur->ctx) {
-        aio_set_fd_handler(ur->ctx, ur->ring.ring_fd, NULL, NULL, NULL, NULL,
-                           NULL);
-        /* Nothing failed is left: the drain before detach reaped it all */
-        assert(!ur->failed);
-        qemu_bh_delete(ur->fail_bh);
-        ur->fail_bh = NULL;
-        ur->ctx = NULL;
+    if (!ur->ctx) {
+        return;
+    }
+    /*
+     * The context's thread may be inside our handlers right now (its
+     * adaptive polling calls vbp_uring_poll_cb(), which reads the ring's
+     * memory), and a handler removed from another thread is only marked
+     * deleted.  Remove them in that thread, between two iterations of
+     * its event loop: once this returns nothing of ours runs there, and
+     * the ring may be freed.
+     */
+    if (qemu_get_current_aio_context() == ur->ctx) {
+        vbp_uring_detach_bh(ur);
+    } else {
+        aio_wait_bh_oneshot(ur->ctx, vbp_uring_detach_bh, ur);
     }
 }
 

@@ -61,6 +61,7 @@ VBPUring *vbp_uring_new(unsigned entries, bool sqpoll,
                         const VBPUringOps *ops, void *opaque, Error **errp);
 void vbp_uring_free(VBPUring *ur);
 void vbp_uring_attach(VBPUring *ur, AioContext *ctx);
+/* With the BQL, or from the context's thread; waits for that thread */
 void vbp_uring_detach(VBPUring *ur);
 
 /*
