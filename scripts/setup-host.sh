@@ -95,7 +95,7 @@ BUILD_PKGS=(
 )
 # clang + libFuzzer/ASan/UBSan runtimes for the sanitizer/fuzz build
 FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
-GUEST_PKGS=(busybox-static cpio lz4 xz-utils zstd python3-matplotlib)
+GUEST_PKGS=(busybox-static cpio lz4 xz-utils zstd python3-matplotlib linux-perf)
 # Every libvirt package by its suite: a mix of bookworm's 9.0 and
 # bookworm-backports' 11.x does not install.
 LIBVIRT_PKGS=()

@@ -48,6 +48,7 @@ struct VBPUring {
     unsigned entries;
     unsigned inflight;          /* queued or in the kernel */
     unsigned queued;            /* SQEs not yet submitted (no-ops too) */
+    bool busy;                  /* the last submission got -EAGAIN/-EBUSY */
     bool sqpoll;                /* a kernel thread consumes the SQ */
     int submit_error;           /* of the last submission, 0 if it worked */
     VBPUringReq *reqs;          /* the pool, @entries of them */
@@ -369,6 +370,7 @@ unsigned vbp_uring_submit(VBPUring *ur)
      * With SQPOLL liburing enters the kernel only to wake the SQ thread;
      * submit_calls then counts submissions, not system calls.
      */
+    ur->busy = false;
     if (ret >= 0) {
         ur->queued -= MIN((unsigned)ret, ur->queued);
         ur->submit_error = 0;
@@ -384,6 +386,7 @@ unsigned vbp_uring_submit(VBPUring *ur)
      */
     if (ur->sqpoll ||
         ((ret == -EAGAIN || ret == -EBUSY) && ur->inflight > ur->queued)) {
+        ur->busy = !ur->sqpoll;
         return n;
     }
     ur->submit_error = ret;
@@ -443,6 +446,7 @@ static void vbp_uring_short(VBPUringReq *req, int res)
 unsigned vbp_uring_reap(VBPUring *ur, bool early)
 {
     struct io_uring_cqe *cqe;
+    uint64_t resubmits = ur->stats.resubmits;
     unsigned n = 0;
 
     while (ur->failed) {
@@ -479,9 +483,25 @@ unsigned vbp_uring_reap(VBPUring *ur, bool early)
     if (early && n) {
         URING_STAT_ADD(ur, early_completions, n);
     }
-    /* Resubmissions */
-    vbp_uring_submit(ur);
+    /*
+     * Resubmissions, and SQEs that the kernel was too busy to take: they
+     * go now.  Others may wait for the caller's next submission (the
+     * poller batches them across passes).
+     */
+    if (ur->stats.resubmits != resubmits || ur->busy) {
+        vbp_uring_submit(ur);
+    }
     return n;
+}
+
+unsigned vbp_uring_queued(VBPUring *ur)
+{
+    return ur->queued;
+}
+
+unsigned vbp_uring_inflight(VBPUring *ur)
+{
+    return ur->inflight;
 }
 
 void vbp_uring_get_stats(VBPUring *ur, VBPUringStats *stats)
@@ -548,6 +568,16 @@ void vbp_uring_fail_next_submit(VBPUring *ur, int err)
 }
 
 unsigned vbp_uring_reap(VBPUring *ur, bool early)
+{
+    g_assert_not_reached();
+}
+
+unsigned vbp_uring_queued(VBPUring *ur)
+{
+    g_assert_not_reached();
+}
+
+unsigned vbp_uring_inflight(VBPUring *ur)
 {
     g_assert_not_reached();
 }

@@ -85,6 +85,7 @@ typedef struct VirtIOBlockPollStats {
     uint64_t held;              /* passes that held completions unsignalled */
     uint64_t max_coalesced;     /* most completions covered by one signal */
     uint64_t signal_reason[VBP_SIGNAL__MAX]; /* signals, by reason */
+    uint64_t uring_held;        /* passes that held SQEs unsubmitted */
 } VirtIOBlockPollStats;
 
 static const char *const vbp_signal_reason_names[] = {
@@ -129,6 +130,10 @@ struct VirtIOBlockPollQueue {
 
     bool polling;               /* notifications off, poll_bh rescheduled */
     bool in_pass;               /* inside vbp_pass() */
+    bool in_bh;                 /* inside vbp_poll_bh() */
+    bool again;                 /* vbp_poll_bh(): run another pass */
+    int64_t last_pass_ns;       /* when the last pass looked at the clock */
+    int64_t sq_hold_start_ns;   /* oldest SQE held unsubmitted, 0: none */
     bool progress;              /* a completion since the last pass */
     unsigned pending_used;      /* filled but not yet flushed used elements */
     bool notify_pending;        /* used index moved since the last notify */
@@ -326,6 +331,63 @@ static void vbp_note_arrivals(VirtIOBlockPollQueue *q, unsigned n,
     q->taken += n;
 }
 
+static bool vbp_may_serve(VirtIOBlockPollQueue *q)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
+
+    return qatomic_read(&q->attached) && !vdev->broken &&
+           virtio_queue_ready(q->vq);
+}
+
+/*
+ * Whether a pass submits the SQEs queued on its ring now, or holds them
+ * for the next passes so that one io_uring_enter() starts many: the
+ * guest writes its requests one by one, and a polling queue sees each
+ * alone.  As coalescing does for completions, and with the same signs
+ * of a guest that is still submitting: held only while the queue polls
+ * and serves, never a lone request (the parallelism score), at most
+ * uring-batch SQEs and none longer than uring-batch-ns, and not once the
+ * guest has as many requests outstanding as it had at most lately, or
+ * has submitted none for about twice its average gap.  A queue that
+ * stops polling submits everything first (vbp_stop_polling()).
+ */
+static bool vbp_submit_decide(VirtIOBlockPollQueue *q, int64_t now)
+{
+    VirtIOBlockPoll *d = q->dev;
+    unsigned queued = vbp_uring_queued(q->uring);
+    int64_t window;
+
+    if (!queued) {
+        q->sq_hold_start_ns = 0;
+        return false;
+    }
+    if (!q->polling || !vbp_may_serve(q) || d->uring_batch <= 1 ||
+        !d->uring_batch_ns ||
+        q->par < VBP_PAR_HOLD || queued >= d->uring_batch ||
+        (q->depth > 1 && vbp_outstanding(q) >= q->depth)) {
+        return true;
+    }
+    if (!q->sq_hold_start_ns) {
+        q->sq_hold_start_ns = now;
+    } else if (now - q->sq_hold_start_ns >= (int64_t)d->uring_batch_ns) {
+        return true;
+    }
+    window = MIN(2 * (q->gap_ns ? q->gap_ns : VBP_DEFAULT_GAP_NS),
+                 (int64_t)d->uring_batch_ns);
+    if (now - q->last_arrival_ns >= window) {
+        return true;
+    }
+    STAT_ADD(q, uring_held, 1);
+    return false;
+}
+
+/* Hand every queued SQE to the kernel; true if there were some */
+static bool vbp_submit(VirtIOBlockPollQueue *q)
+{
+    q->sq_hold_start_ns = 0;
+    return q->uring && vbp_uring_submit(q->uring);
+}
+
 /* Publish, and signal now or hold (polling: the queue keeps polling) */
 static void vbp_flush(VirtIOBlockPollQueue *q, int64_t now, bool polling)
 {
@@ -390,6 +452,8 @@ static void vbp_start_polling(VirtIOBlockPollQueue *q, int64_t now)
 
 static void vbp_stop_polling(VirtIOBlockPollQueue *q, int64_t now)
 {
+    /* Nothing waits for a later pass (vbp_submit_decide()) */
+    vbp_submit(q);
     qatomic_set(&q->polling, false);
     virtio_queue_set_notification(q->vq, 1);
     STAT_ADD(q, poll_ns, now - q->poll_start_ns);
@@ -397,15 +461,8 @@ static void vbp_stop_polling(VirtIOBlockPollQueue *q, int64_t now)
     trace_virtio_blk_poll_sleep(q->dev, q->index, now - q->poll_start_ns);
 }
 
-static bool vbp_may_serve(VirtIOBlockPollQueue *q)
-{
-    VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
-
-    return qatomic_read(&q->attached) && !vdev->broken &&
-           virtio_queue_ready(q->vq);
-}
-
 static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
+static void vbp_again(VirtIOBlockPollQueue *q);
 
 /*
  * One pass: take what the guest queued, publish what completed, decide
@@ -423,12 +480,16 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
         n = vbp_process_ring(q);
     }
     now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    q->last_pass_ns = now;
     if (n) {
         vbp_note_arrivals(q, n, now);
     }
     if (q->uring) {
-        /* One submission for the pass, then take what is already done */
-        bool submitted = vbp_uring_submit(q->uring);
+        /*
+         * One submission for the pass or for several (batched), then
+         * take what is already done
+         */
+        bool submitted = vbp_submit_decide(q, now) && vbp_submit(q);
 
         if (vbp_uring_reap(q->uring, submitted)) {
             q->progress = true;
@@ -512,9 +573,9 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
         /* Interrupt mode, or a pass run to publish completions */
         if (n && (d->busy_poll || d->poll_idle_ns)) {
             vbp_start_polling(q, now);
-            qemu_bh_schedule(q->poll_bh);
+            vbp_again(q);
         } else if (n == d->batch_max) {
-            qemu_bh_schedule(q->poll_bh);
+            vbp_again(q);
         } else if (n) {
             /*
              * Interrupt mode (poll-idle-ns=0): the pops stored avail_event
@@ -525,14 +586,14 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
              */
             virtio_queue_set_notification(q->vq, 1);
             if (!virtio_queue_empty(q->vq)) {
-                qemu_bh_schedule(q->poll_bh);
+                vbp_again(q);
             }
         }
         return;
     }
 
     if (d->busy_poll || now - q->last_work_ns < vbp_poll_window(q)) {
-        qemu_bh_schedule(q->poll_bh);
+        vbp_again(q);
         return;
     }
 
@@ -540,13 +601,75 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
     vbp_stop_polling(q, now);
     if (!virtio_queue_empty(q->vq)) {
         vbp_start_polling(q, now);
+        vbp_again(q);
+    }
+}
+
+/*
+ * Another pass is wanted.  Inside vbp_poll_bh() its loop runs it; from
+ * anywhere else the bottom half is scheduled.
+ */
+static void vbp_again(VirtIOBlockPollQueue *q)
+{
+    if (q->in_bh) {
+        q->again = true;
+    } else {
         qemu_bh_schedule(q->poll_bh);
     }
 }
 
+/*
+ * Requests of this queue in flight in the block layer (not on the ring
+ * of the fast path): their completions may come through file
+ * descriptors, which the event loop only looks at between two runs of
+ * the bottom half.  An estimate, on the safe side (see vbp_outstanding()).
+ */
+static bool vbp_block_layer_busy(VirtIOBlockPollQueue *q)
+{
+    int64_t busy = (int64_t)(q->taken - q->published) - q->pending_used;
+
+    if (q->uring) {
+        busy -= vbp_uring_inflight(q->uring);
+    }
+    return busy > 0;
+}
+
+/*
+ * Passes run back to back in user space for up to VBP_SLICE_NS, without
+ * the system call with which the event loop looks at its file
+ * descriptors before each bottom half (fdmon-poll and fdmon-epoll cannot
+ * see ready descriptors otherwise; polling is disabled for the context,
+ * see vbp_fdmon_polls_fds()).  The loop returns to the event loop at once
+ * when something notifies the context (a bottom half scheduled, a
+ * coroutine woken, from any thread: ctx->notified) and after every pass
+ * while requests of the queue are in the block layer, so that only file
+ * descriptors of other users of the IOThread wait, for at most one slice.
+ */
+#define VBP_SLICE_NS    (100 * SCALE_US)
+
 static void vbp_poll_bh(void *opaque)
 {
-    vbp_pass(opaque);
+    VirtIOBlockPollQueue *q = opaque;
+    int64_t start = 0;
+
+    q->in_bh = true;
+    for (;;) {
+        q->again = false;
+        vbp_pass(q);
+        if (!q->again || qatomic_read(&q->ctx->notified) ||
+            vbp_block_layer_busy(q)) {
+            break;
+        }
+        if (!start) {
+            start = q->last_pass_ns;
+        } else if (q->last_pass_ns - start >= VBP_SLICE_NS) {
+            break;
+        }
+    }
+    q->in_bh = false;
+    if (q->again) {
+        qemu_bh_schedule(q->poll_bh);
+    }
 }
 
 /* The guest kicked, or the event loop's own polling saw requests. */
@@ -1316,6 +1439,7 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         READ_STAT(fallback_dwz);
         READ_STAT(held);
         READ_STAT(max_coalesced);
+        READ_STAT(uring_held);
         for (int r = 0; r < ARRAY_SIZE(st.signal_reason); r++) {
             READ_STAT(signal_reason[r]);
         }
@@ -1362,6 +1486,7 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
              visit_type_uint64(v, "early-completions", &us.early_completions,
                                errp) &&
              visit_type_uint64(v, "uring-resubmits", &us.resubmits, errp) &&
+             visit_type_uint64(v, "uring-held", &st.uring_held, errp) &&
              visit_type_uint64(v, "held", &st.held, errp) &&
              visit_type_uint64(v, "max-coalesced", &st.max_coalesced, errp);
         for (int r = 0; ok && r < ARRAY_SIZE(st.signal_reason); r++) {
@@ -1507,6 +1632,17 @@ static void vbp_realize(DeviceState *dev, Error **errp)
         return;
     }
 
+    if (d->uring_batch < 1 || d->uring_batch > VIRTQUEUE_MAX_SIZE) {
+        error_setg(errp, "invalid uring-batch property (%" PRIu32 "), must "
+                   "be between 1 and %d", d->uring_batch, VIRTQUEUE_MAX_SIZE);
+        return;
+    }
+    if (d->uring_batch_ns > VIRTIO_BLK_POLL_MAX_URING_BATCH_NS) {
+        error_setg(errp, "invalid uring-batch-ns property (%" PRIu64 "), "
+                   "must be at most %" PRIu64, d->uring_batch_ns,
+                   (uint64_t)VIRTIO_BLK_POLL_MAX_URING_BATCH_NS);
+        return;
+    }
     if (d->coalesce_max < 1 || d->coalesce_max > VIRTQUEUE_MAX_SIZE) {
         error_setg(errp, "invalid coalesce-max property (%" PRIu32 "), must "
                    "be between 1 and %d", d->coalesce_max, VIRTQUEUE_MAX_SIZE);
@@ -1636,6 +1772,10 @@ static const Property vbp_properties[] = {
     DEFINE_PROP_STRING("poll-cpus", VirtIOBlockPoll, poll_cpus),
     DEFINE_PROP_BOOL("fast-path", VirtIOBlockPoll, fast_path, true),
     DEFINE_PROP_BOOL("uring-sqpoll", VirtIOBlockPoll, uring_sqpoll, false),
+    DEFINE_PROP_UINT32("uring-batch", VirtIOBlockPoll, uring_batch,
+                       VIRTIO_BLK_POLL_DEFAULT_URING_BATCH),
+    DEFINE_PROP_UINT64("uring-batch-ns", VirtIOBlockPoll, uring_batch_ns,
+                       VIRTIO_BLK_POLL_DEFAULT_URING_BATCH_NS),
     DEFINE_PROP_BOOL("coalesce", VirtIOBlockPoll, coalesce, true),
     DEFINE_PROP_UINT32("coalesce-max", VirtIOBlockPoll, coalesce_max,
                        VIRTIO_BLK_POLL_DEFAULT_COALESCE),
@@ -1678,6 +1818,13 @@ static void vbp_class_init(ObjectClass *klass, void *data)
         "Give each queue's io_uring a kernel thread that polls its "
         "submission queue (no system call to submit; costs a host CPU "
         "while busy and for 10 ms after)");
+    object_class_property_set_description(klass, "uring-batch",
+        "Most requests a polling queue holds to start them with one "
+        "io_uring submission while its guest keeps submitting (1-1024; "
+        "1: one submission per pass; a lone request is never held)");
+    object_class_property_set_description(klass, "uring-batch-ns",
+        "Longest time in ns a request waits for its io_uring submission "
+        "(0-10000000; 0: none waits)");
     object_class_property_set_description(klass, "coalesce",
         "Hold completion interrupts while a polling queue's guest keeps "
         "submitting in parallel, and signal many completions at once "

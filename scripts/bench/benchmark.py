@@ -46,6 +46,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -109,6 +110,11 @@ METRICS = {
     "kicks_per_io": ("guest kicks / I/O", "", "lower"),
     "irqs_per_io": ("guest interrupts / I/O", "", "lower"),
     "iot_cpu_s_per_kio": ("IOThread CPU s / 1000 I/O", "s", "lower"),
+    "iops_per_qemu_cpu_s": ("I/O per CPU-second of all QEMU threads",
+                            "", "higher"),
+    "uring_enter_per_io": ("io_uring_enter / I/O (all QEMU)", "", "lower"),
+    "wait_per_io": ("ppoll + epoll_pwait / I/O (all QEMU)", "", "lower"),
+    "syscalls_per_io": ("system calls / I/O (all QEMU)", "", "lower"),
 }
 IDLE_METRICS = {
     "iot_cpu_pct": ("serving IOThreads, % of one CPU", "%"),
@@ -391,6 +397,8 @@ def run_benchmark(args, out):
               "--num-queues", str(args.num_queues), "--mapping", "vq",
               "--smp", str(args.smp), "--mem", args.mem,
               "--job-timeout", str(max(args.runtime, args.idle) + 60)]
+    if args.syscalls:
+        common.append("--syscalls")
     if pin:
         for opt, val in zip(("--pin-vcpus", "--pin-iothreads", "--pin-main"),
                             pin):
@@ -550,6 +558,14 @@ def job_metrics(job, config, lat_dir):
     if ios:
         m["iot_cpu_s_per_kio"] = round(sum(iot) * 1000 / ios, 5)
         m["vcpu_cpu_s_per_kio"] = round(sum(vcpu) * 1000 / ios, 5)
+    if ios and m["qemu_cpu_s"]:
+        m["iops_per_qemu_cpu_s"] = round(ios / m["qemu_cpu_s"], 1)
+    sc = (job.get("syscalls") or {}).get("process_per_io")
+    if sc:
+        m["uring_enter_per_io"] = sc.get("io_uring_enter", 0)
+        m["wait_per_io"] = round(sc.get("ppoll", 0) +
+                                 sc.get("epoll_pwait", 0), 4)
+        m["syscalls_per_io"] = sc.get("all", 0)
     m["host_s"] = job.get("host_seconds")
     m["blk_requests"] = job.get("blk_requests")
     st = (job.get("device_stats") or {}).get("total")
@@ -1066,6 +1082,9 @@ def parse_args(argv=None):
     ap.add_argument("--pin", default="auto",
                     help="auto (default: vCPUs and IOThreads apart), none, "
                     "or 'vcpus=L;iothreads=L;main=L' (run-guest.py lists)")
+    ap.add_argument("--no-syscalls", dest="syscalls", action="store_false",
+                    help="do not count QEMU's system calls with perf stat "
+                    "(counted by default when perf is installed)")
     ap.add_argument("--retries", type=int, default=1,
                     help="boot again this often when a boot fails "
                     "(default 1; failures are reported anyway)")
@@ -1085,6 +1104,9 @@ def parse_args(argv=None):
         args.rounds, args.runtime, args.idle = 1, 2, 2
         args.backends = "null"
         args.workloads = ",".join(QUICK_WORKLOADS)
+    if args.syscalls and not shutil.which("perf"):
+        log("bench: perf not found: system calls are not counted")
+        args.syscalls = False
     args.backends = [b for b in args.backends.split(",") if b]
     if args.disk_dir and "disk" not in args.backends:
         args.backends.append("disk")

@@ -23,6 +23,11 @@ for each job:
                IOThreads, the vCPU threads, QEMU's main thread and all of
                QEMU during the job
   verify_errors  fio verify failures seen (then the run fails)
+  syscalls     with --syscalls: system calls of QEMU's threads during the
+               job, counted by `perf stat` on the syscall tracepoints
+               (io_uring_enter, ppoll, epoll_pwait, read, write, all), for
+               the whole process and for the serving IOThreads, with
+               per-I/O ratios
 
 How the host and guest stay in step: the per-run archive appended to the
 initramfs holds /job/run.sh, which the guest's /init sources.  Around each
@@ -563,6 +568,64 @@ def cpu_delta(before, after, ids, pid, ios):
     return res
 
 
+SYSCALL_EVENTS = ("io_uring_enter", "ppoll", "epoll_pwait", "read", "write")
+
+
+def perf_start(cfg, pid, rundir, name):
+    """perf stat on every thread of QEMU, or None without --syscalls."""
+    if not cfg.syscalls:
+        return None
+    out = os.path.join(rundir, "perf-%s.csv" % name)
+    events = ["syscalls:sys_enter_" + e for e in SYSCALL_EVENTS]
+    events.append("raw_syscalls:sys_enter")
+    proc = subprocess.Popen(["perf", "stat", "--per-thread", "-x", ",",
+                             "-o", out, "-e", ",".join(events),
+                             "-p", str(pid)],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    # perf prints nothing once its counters are open: give it time, so
+    # that the job starts after them.
+    time.sleep(0.5)
+    if proc.poll() is not None:
+        raise Failure("perf stat failed: %s" %
+                      proc.stderr.read().decode().strip(), 3)
+    return proc, out
+
+
+def perf_stop(handle, ids):
+    """Counts per event, whole process and serving IOThreads."""
+    if handle is None:
+        return None
+    proc, out = handle
+    proc.send_signal(2)
+    proc.wait(timeout=30)
+    iot = set(ids["iothreads"].values())
+    res = {"process": {}, "iothreads": {}}
+    with open(out) as f:
+        for line in f:
+            # <comm>-<tid>,<count>,<unit>,<event>,...
+            parts = line.strip().split(",")
+            if len(parts) < 4 or not parts[1].isdigit():
+                continue
+            tid = int(parts[0].rsplit("-", 1)[-1])
+            ev = parts[3].split(":")[-1].replace("sys_enter_", "")
+            ev = "all" if ev == "sys_enter" else ev
+            n = int(parts[1])
+            res["process"][ev] = res["process"].get(ev, 0) + n
+            if tid in iot:
+                res["iothreads"][ev] = res["iothreads"].get(ev, 0) + n
+    return res
+
+
+def perf_stop_ratios(counts, ios):
+    """perf_stop()'s counts with per-I/O ratios once the I/Os are known."""
+    if ios:
+        for k in ("process", "iothreads"):
+            counts[k + "_per_io"] = {e: round(n / ios, 4)
+                                     for e, n in counts[k].items()}
+    return counts
+
+
 def parse_block(lines):
     """Sections of a ===VBP-BEGIN=== ... ===VBP-END=== block."""
     sec = {}
@@ -790,17 +853,21 @@ def run(cfg):
 
         for name, _, timeout in jobs:
             guest.expect(time.monotonic() + 60, "READY", name)
+            perf = perf_start(cfg, guest.proc.pid, rundir, name)
             before = snapshot(guest, cfg, ids)
             guest.reply()
             guest.expect(time.monotonic() + timeout + cfg.host_slack,
                          "DONE", name)
             after = snapshot(guest, cfg, ids)
+            perf_counts = perf_stop(perf, ids)
             guest.reply()
             guest.expect(time.monotonic() + 60, "BEGIN", name)
             block = []
             guest.expect(time.monotonic() + 60, "END", name, collect=block)
             res = job_result(name, parse_block(block), before, after, ids,
                              cfg, guest, disk_virtio)
+            if perf_counts is not None:
+                res["syscalls"] = perf_stop_ratios(perf_counts, res["ios"])
             result["jobs"].append(res)
             print("run-guest: %s: %s" % (name, one_line(res)),
                   file=sys.stderr)
@@ -944,6 +1011,8 @@ def parse_args(argv=None):
                    help="the host gives up this long after the guest "
                    "watchdog should have fired (default 30 s)")
     g.add_argument("--output", "-o", help="result JSON file (default stdout)")
+    g.add_argument("--syscalls", action="store_true",
+                   help="count QEMU's system calls per job with perf stat")
     g.add_argument("--full-fio", action="store_true",
                    help="include fio's whole JSON output per job")
     g.add_argument("--run-root", default=os.path.join(GUEST_DIR, "runs"),

@@ -406,6 +406,9 @@ static void test_bad_config(void)
         { "{'drive': 'd0', 'batch-max': 0}", "batch-max" },
         { "{'drive': 'd0', 'batch-max': 5000}", "batch-max" },
         { "{'drive': 'd0', 'poll-idle-ns': 5000000000}", "poll-idle-ns" },
+        { "{'drive': 'd0', 'uring-batch': 0}", "uring-batch" },
+        { "{'drive': 'd0', 'uring-batch': 2000}", "uring-batch" },
+        { "{'drive': 'd0', 'uring-batch-ns': 20000000}", "uring-batch-ns" },
         { "{'drive': 'd0', 'ioeventfd': false}", "ioeventfd" },
         { "{'drive': 'd0', 'poll-idle-ns': 'soon'}", "poll-idle-ns" },
         { "{'drive': 'nodrive'}", "nodrive" },
@@ -978,6 +981,57 @@ static void test_one_submit_per_batch(void)
     g_assert_cmpint(vbp_stat(t->qts, 0, "uring-sqes") - sqes, ==, 16);
     g_assert_cmpint(vbp_stat(t->qts, 0, "uring-submit-calls") - calls, ==, 1);
     g_assert_cmpint(vbp_stat(t->qts, 0, "early-completions") - early, >, 0);
+    vbp_shutdown(t);
+}
+
+/*
+ * Submission batching across passes: requests of a guest that submits in
+ * parallel are held for one io_uring submission and submitted without
+ * further guest activity; a lone request is submitted by the pass that
+ * takes it.
+ */
+static void test_uring_batch(void)
+{
+    VbpTest *t = vbp_boot("\"poll-idle-ns\": 1000000000, "
+                          "\"poll-adaptive\": false, \"coalesce\": false, "
+                          "\"uring-batch\": 8, "
+                          "\"uring-batch-ns\": 10000000", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint64_t calls, sqes, held, addr[2];
+    uint16_t used;
+    uint8_t buf[512];
+
+    vbp_assert_path(t, "io_uring");
+    calls = vbp_stat(t->qts, 0, "uring-submit-calls");
+    sqes = vbp_stat(t->qts, 0, "uring-sqes");
+    g_assert_cmpint(vbp_stat(t->qts, 0, "uring-held"), ==, 0);
+
+    /* Two at once: held (2 < uring-batch), then submitted together */
+    used = vbp_used_idx(t, vq);
+    for (int i = 0; i < 2; i++) {
+        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i * 16, NULL,
+                                    sizeof(buf), &addr[i]);
+        vbp_publish_n(t, vq, head, i, i == 1 ? 2 : 0);
+    }
+    t->dev->bus->virtqueue_kick(t->dev, vq);
+    vbp_wait_used(t, vq, used + 2);
+    for (int i = 0; i < 2; i++) {
+        g_assert_cmpint(vbp_status(t, addr[i], sizeof(buf)), ==,
+                        VIRTIO_BLK_S_OK);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "uring-sqes") - sqes, ==, 2);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "uring-submit-calls") - calls, ==, 1);
+    held = vbp_stat(t->qts, 0, "uring-held");
+    g_assert_cmpint(held, >, 0);
+
+    /* One by one, each waited for: never held */
+    calls = vbp_stat(t->qts, 0, "uring-submit-calls");
+    for (int i = 0; i < 8; i++) {
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, 64 + i * 16, buf,
+                               sizeof(buf), 1), ==, VIRTIO_BLK_S_OK);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "uring-submit-calls") - calls, ==, 8);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "uring-held"), ==, held);
     vbp_shutdown(t);
 }
 
@@ -2277,6 +2331,7 @@ static void register_virtio_blk_poll_test(void)
                    test_fast_data_file_node);
     qtest_add_func("/virtio-blk-poll/fast/one-submit-per-batch",
                    test_one_submit_per_batch);
+    qtest_add_func("/virtio-blk-poll/fast/uring-batch", test_uring_batch);
     qtest_add_func("/virtio-blk-poll/fast/dirty-bitmap",
                    test_fast_dirty_bitmap);
     qtest_add_func("/virtio-blk-poll/fast/throttle", test_throttle);

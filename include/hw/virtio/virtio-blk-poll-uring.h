@@ -96,6 +96,10 @@ void vbp_uring_fail_next_submit(VBPUring *ur, int err);
  * right after their submission, for the counters.  Returns how many.
  */
 unsigned vbp_uring_reap(VBPUring *ur, bool early);
+/* SQEs queued but not yet submitted */
+unsigned vbp_uring_queued(VBPUring *ur);
+/* Requests queued or in the kernel */
+unsigned vbp_uring_inflight(VBPUring *ur);
 void vbp_uring_get_stats(VBPUring *ur, VBPUringStats *stats);
 
 #endif

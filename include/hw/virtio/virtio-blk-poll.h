@@ -27,6 +27,11 @@ OBJECT_DECLARE_TYPE(VirtIOBlockPoll, VirtIOBlockPollClass, VIRTIO_BLK_POLL)
 #define VIRTIO_BLK_POLL_MIN_COALESCE_NS      SCALE_US
 #define VIRTIO_BLK_POLL_MAX_COALESCE_NS      NANOSECONDS_PER_SECOND
 
+/* Defaults and bounds of the uring-batch and uring-batch-ns properties */
+#define VIRTIO_BLK_POLL_DEFAULT_URING_BATCH     8
+#define VIRTIO_BLK_POLL_DEFAULT_URING_BATCH_NS  (100 * SCALE_US)
+#define VIRTIO_BLK_POLL_MAX_URING_BATCH_NS      (10 * SCALE_MS)
+
 typedef struct VirtIOBlockPollQueue VirtIOBlockPollQueue;
 
 struct VirtIOBlockPoll {
@@ -40,6 +45,8 @@ struct VirtIOBlockPoll {
     char *poll_cpus;            /* host CPUs for the serving IOThreads */
     bool fast_path;             /* io_uring path for raw images allowed */
     bool uring_sqpoll;          /* kernel SQ polling thread per ring */
+    uint32_t uring_batch;       /* SQEs held for one submission, at most */
+    uint64_t uring_batch_ns;    /* longest an SQE waits for its submission */
     bool coalesce;              /* hold completion interrupts */
     uint32_t coalesce_max;      /* most completions per interrupt */
     uint64_t coalesce_max_ns;   /* longest a completion is held */
