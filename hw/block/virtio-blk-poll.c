@@ -86,6 +86,9 @@ typedef struct VirtIOBlockPollStats {
     uint64_t max_coalesced;     /* most completions covered by one signal */
     uint64_t signal_reason[VBP_SIGNAL__MAX]; /* signals, by reason */
     uint64_t uring_held;        /* passes that held SQEs unsubmitted */
+    uint64_t timed_sleeps;      /* poll-hybrid: sleeps until a request is due */
+    uint64_t timed_wakeups;     /* poll-hybrid: polling started by the timer */
+    uint64_t timed_hits;        /* poll-hybrid: requests those caught */
 } VirtIOBlockPollStats;
 
 static const char *const vbp_signal_reason_names[] = {
@@ -104,6 +107,12 @@ static const char *const vbp_signal_reason_names[] = {
 #define VBP_DEPTH_EPOCH     64
 /* Idle window before the first inter-arrival gap is known */
 #define VBP_DEFAULT_GAP_NS  (25 * SCALE_US)
+/* poll-hybrid: longer gaps are the guest pausing, not its pace */
+#define VBP_HYBRID_MAX_GAP_NS   (10 * SCALE_MS)
+/* poll-hybrid: polls at most this long before and after the expected time */
+#define VBP_HYBRID_MAX_MARGIN_NS (50 * SCALE_US)
+/* poll-hybrid: shorter sleeps are not worth a timer */
+#define VBP_HYBRID_MIN_SLEEP_NS (10 * SCALE_US)
 
 /*
  * One per virtqueue.  Unless noted, fields belong to the thread of @ctx.
@@ -161,6 +170,17 @@ struct VirtIOBlockPollQueue {
     int64_t last_work_ns;       /* last request or completion seen */
     int64_t poll_start_ns;      /* start of the current polling phase */
     int64_t sleep_start_ns;     /* start of the current sleep, 0: none */
+
+    /* poll-hybrid (vbp_hybrid_sleep()) */
+    QEMUTimer *hybrid_timer;    /* in @ctx; created by attach */
+    AioContext *hybrid_ctx;     /* the context of hybrid_timer */
+    int64_t idle_since_ns;      /* nothing in the device since, 0: busy */
+    int64_t lone_gap_ns;        /* average empty -> next request, 0: unknown */
+    int64_t timed_end_ns;       /* end of the timed polling phase to come */
+    int64_t hybrid_end_ns;      /* end of this timed polling phase, 0: none */
+    bool hybrid_sleep;          /* this sleep was chosen, not idle */
+    bool woke_early;            /* a kick ended a poll-hybrid sleep */
+    bool woke_by_kick;          /* a kick ended the last sleep */
 
     VirtIOBlockPollStats stats;
 };
@@ -328,6 +348,30 @@ static void vbp_note_arrivals(VirtIOBlockPollQueue *q, unsigned n,
         q->gap_ns += (gap - q->gap_ns) / 8;
     }
     q->last_arrival_ns = now;
+    /*
+     * The gap of a guest that waits for each request before the next.
+     * Only a request seen by polling shows when it came; one that kicked
+     * a queue asleep on the poll-hybrid timer came earlier than expected
+     * by an unknown time (the wakeup's latency is in @now), so the gap
+     * expected shrinks by an eighth.
+     */
+    if (q->woke_early) {
+        q->lone_gap_ns -= q->lone_gap_ns / 8;
+    } else if (!parallel && q->idle_since_ns && !q->woke_by_kick) {
+        int64_t gap = now - q->idle_since_ns;
+
+        if (gap <= VBP_HYBRID_MAX_GAP_NS) {
+            q->lone_gap_ns = q->lone_gap_ns ?
+                q->lone_gap_ns + (gap - q->lone_gap_ns) / 8 : gap;
+        }
+    }
+    q->woke_early = false;
+    q->woke_by_kick = false;
+    q->idle_since_ns = 0;
+    if (q->hybrid_end_ns) {
+        STAT_ADD(q, timed_hits, 1);
+        q->hybrid_end_ns = 0;
+    }
     q->taken += n;
 }
 
@@ -441,6 +485,10 @@ static void vbp_end_sleep(VirtIOBlockPollQueue *q, int64_t now)
 
 static void vbp_start_polling(VirtIOBlockPollQueue *q, int64_t now)
 {
+    if (q->hybrid_sleep) {
+        q->hybrid_sleep = false;
+        timer_del(q->hybrid_timer);
+    }
     qatomic_set(&q->polling, true);
     q->last_work_ns = now;
     qatomic_set(&q->poll_start_ns, now);
@@ -512,6 +560,11 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
         q->last_work_ns = now;
         q->progress = false;
     }
+    if ((int64_t)(q->taken - q->published) > 0) {
+        q->idle_since_ns = 0;
+    } else if (!q->idle_since_ns) {
+        q->idle_since_ns = now;
+    }
     vbp_pass_next(q, n, now);
     /* Signal, or hold while the queue keeps polling */
     vbp_flush(q, now, q->polling);
@@ -557,6 +610,65 @@ static void vbp_adapt_window(VirtIOBlockPollQueue *q, int64_t slept_ns)
     qatomic_set(&q->window_ns, w);
 }
 
+/*
+ * poll-hybrid: a guest that waits for each request before it submits the
+ * next one (a lone request, the parallelism score) leaves the queue empty
+ * for about the same time after each completion.  Polling through all
+ * of it costs a host CPU for one request's latency; sleeping through all
+ * of it costs a kick and a wakeup.  So the queue sleeps on a timer until
+ * a quarter of the usual gap (at most 50 us) is left and polls from then
+ * until as long past it, as Linux's hybrid block polling does: most of
+ * the CPU saved, the wakeup latency too.  A request that comes earlier
+ * kicks as in any sleep.  Part of adaptive polling: poll-adaptive=off
+ * polls for poll-idle-ns as it says.  Returns true if the queue went to
+ * sleep.
+ */
+static bool vbp_hybrid_sleep(VirtIOBlockPollQueue *q, int64_t now)
+{
+    VirtIOBlockPoll *d = q->dev;
+    int64_t gap = q->lone_gap_ns;
+    int64_t margin = MIN(gap / 4, VBP_HYBRID_MAX_MARGIN_NS);
+    int64_t wake;
+
+    if (!d->poll_hybrid || !d->poll_adaptive || d->busy_poll || !gap ||
+        q->par >= VBP_PAR_HOLD ||
+        !q->idle_since_ns || q->hybrid_end_ns || !q->hybrid_timer) {
+        return false;
+    }
+    wake = q->idle_since_ns + gap - margin;
+    if (wake - now < VBP_HYBRID_MIN_SLEEP_NS) {
+        return false;
+    }
+    vbp_stop_polling(q, now);
+    if (!virtio_queue_empty(q->vq)) {
+        /* A request came meanwhile: it will not kick */
+        vbp_start_polling(q, now);
+        vbp_again(q);
+        return true;
+    }
+    q->hybrid_sleep = true;
+    q->timed_end_ns = wake + 2 * margin;
+    timer_mod_ns(q->hybrid_timer, wake);
+    STAT_ADD(q, timed_sleeps, 1);
+    return true;
+}
+
+/* poll-hybrid: the guest's next request is due */
+static void vbp_hybrid_timer(void *opaque)
+{
+    VirtIOBlockPollQueue *q = opaque;
+    int64_t now;
+
+    if (q->polling || !vbp_may_serve(q)) {
+        return;
+    }
+    now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    vbp_start_polling(q, now);
+    q->hybrid_end_ns = MAX(q->timed_end_ns, now + 1);
+    STAT_ADD(q, timed_wakeups, 1);
+    vbp_pass(q);
+}
+
 /* After a pass: go on polling, or sleep */
 static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
 {
@@ -592,7 +704,17 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
         return;
     }
 
-    if (d->busy_poll || now - q->last_work_ns < vbp_poll_window(q)) {
+    if (!n && q->hybrid_end_ns && now >= q->hybrid_end_ns) {
+        /*
+         * The request the timer woke the queue for did not come: it is
+         * later than expected, or the guest paused.  Sleep until it kicks,
+         * and expect the next one an eighth later.
+         */
+        q->hybrid_end_ns = 0;
+        q->lone_gap_ns += q->lone_gap_ns / 8;
+    } else if (!n && vbp_hybrid_sleep(q, now)) {
+        return;
+    } else if (d->busy_poll || now - q->last_work_ns < vbp_poll_window(q)) {
         vbp_again(q);
         return;
     }
@@ -684,9 +806,12 @@ static void vbp_wake(VirtIOBlockPollQueue *q)
         int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
         int64_t slept = qatomic_read(&q->sleep_start_ns);
 
-        if (slept) {
+        /* A sleep that poll-hybrid chose says nothing of the window */
+        if (slept && !q->hybrid_sleep) {
             vbp_adapt_window(q, now - slept);
         }
+        q->woke_early = q->hybrid_sleep;
+        q->woke_by_kick = true;
         vbp_start_polling(q, now);
     } else if (!q->polling) {
         /*
@@ -1233,6 +1358,17 @@ static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
     if (q->uring) {
         vbp_uring_attach(q->uring, ctx);
     }
+    if (q->hybrid_ctx != ctx) {
+        /* Stopped queues have no timer pending (vbp_stop_vq_bh()) */
+        if (q->hybrid_timer) {
+            timer_free(q->hybrid_timer);
+        }
+        q->hybrid_timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_NS,
+                                        vbp_hybrid_timer, q);
+        q->hybrid_ctx = ctx;
+    }
+    q->idle_since_ns = 0;
+    q->hybrid_end_ns = 0;
     if (!qatomic_read(&q->polling) && !qatomic_read(&q->sleep_start_ns)) {
         qatomic_set(&q->sleep_start_ns,
                     qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
@@ -1271,6 +1407,10 @@ static void vbp_stop_vq_bh(void *opaque)
      * fast path requests still in flight, which it reaps.
      */
     qemu_bh_cancel(q->poll_bh);
+    if (q->hybrid_timer) {
+        timer_del(q->hybrid_timer);
+    }
+    q->hybrid_sleep = false;
     if (q->polling) {
         vbp_stop_polling(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     }
@@ -1440,6 +1580,9 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         READ_STAT(held);
         READ_STAT(max_coalesced);
         READ_STAT(uring_held);
+        READ_STAT(timed_sleeps);
+        READ_STAT(timed_wakeups);
+        READ_STAT(timed_hits);
         for (int r = 0; r < ARRAY_SIZE(st.signal_reason); r++) {
             READ_STAT(signal_reason[r]);
         }
@@ -1487,6 +1630,10 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
                                errp) &&
              visit_type_uint64(v, "uring-resubmits", &us.resubmits, errp) &&
              visit_type_uint64(v, "uring-held", &st.uring_held, errp) &&
+             visit_type_uint64(v, "timed-sleeps", &st.timed_sleeps, errp) &&
+             visit_type_uint64(v, "timed-wakeups", &st.timed_wakeups,
+                               errp) &&
+             visit_type_uint64(v, "timed-hits", &st.timed_hits, errp) &&
              visit_type_uint64(v, "held", &st.held, errp) &&
              visit_type_uint64(v, "max-coalesced", &st.max_coalesced, errp);
         for (int r = 0; ok && r < ARRAY_SIZE(st.signal_reason); r++) {
@@ -1746,6 +1893,9 @@ static void vbp_unrealize(DeviceState *dev)
     vbpc->parent_unrealize(dev);
     for (unsigned i = 0; i < s->conf.num_queues; i++) {
         qemu_bh_delete(d->queues[i].poll_bh);
+        if (d->queues[i].hybrid_timer) {
+            timer_free(d->queues[i].hybrid_timer);
+        }
         if (d->queues[i].uring) {
             vbp_uring_detach(d->queues[i].uring);
             vbp_uring_free(d->queues[i].uring);
@@ -1767,6 +1917,7 @@ static const Property vbp_properties[] = {
                        VIRTIO_BLK_POLL_DEFAULT_IDLE_NS),
     DEFINE_PROP_BOOL("busy-poll", VirtIOBlockPoll, busy_poll, false),
     DEFINE_PROP_BOOL("poll-adaptive", VirtIOBlockPoll, poll_adaptive, true),
+    DEFINE_PROP_BOOL("poll-hybrid", VirtIOBlockPoll, poll_hybrid, true),
     DEFINE_PROP_UINT32("batch-max", VirtIOBlockPoll, batch_max,
                        VIRTIO_BLK_POLL_DEFAULT_BATCH),
     DEFINE_PROP_STRING("poll-cpus", VirtIOBlockPoll, poll_cpus),
@@ -1818,6 +1969,10 @@ static void vbp_class_init(ObjectClass *klass, void *data)
         "Give each queue's io_uring a kernel thread that polls its "
         "submission queue (no system call to submit; costs a host CPU "
         "while busy and for 10 ms after)");
+    object_class_property_set_description(klass, "poll-hybrid",
+        "With poll-adaptive, when the guest waits for each request before "
+        "the next, sleep until a quarter of its usual gap is left and "
+        "poll only from then (off: poll through the whole gap)");
     object_class_property_set_description(klass, "uring-batch",
         "Most requests a polling queue holds to start them with one "
         "io_uring submission while its guest keeps submitting (1-1024; "

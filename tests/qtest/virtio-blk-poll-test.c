@@ -1721,6 +1721,41 @@ static void test_coalesce_lone(void)
 }
 
 /*
+ * poll-hybrid: a guest that waits for each request and pauses before the
+ * next (0.5 ms here) finds the queue asleep on a timer between requests,
+ * not polling through the gap (1 s of poll-idle-ns); every request is
+ * served, whether the timer's polling or a kick finds it.  Off: none.
+ */
+static void vbp_paced_reads(VbpTest *t, int n)
+{
+    uint8_t buf[512];
+
+    for (int i = 0; i < n; i++) {
+        g_usleep(500);
+        g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_IN, i * 16, buf,
+                               sizeof(buf), 1), ==, VIRTIO_BLK_S_OK);
+    }
+}
+
+static void test_poll_hybrid(void)
+{
+    VbpTest *t = vbp_boot_args("null", false, "\"poll-idle-ns\": 1000000000",
+                               1, 0);
+
+    vbp_paced_reads(t, 10);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "timed-sleeps"), >, 0);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "requests"), ==, 10);
+    vbp_shutdown(t);
+
+    t = vbp_boot_args("null", false, "\"poll-idle-ns\": 1000000000, "
+                      "\"poll-hybrid\": false", 1, 0);
+    vbp_paced_reads(t, 10);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "timed-sleeps"), ==, 0);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "timed-wakeups"), ==, 0);
+    vbp_shutdown(t);
+}
+
+/*
  * Completions held when the VM stops are signalled by the stop, not
  * lost and not left to the bound; after cont and after a device reset
  * the queue works.
@@ -2319,6 +2354,7 @@ static void register_virtio_blk_poll_test(void)
                    test_coalesce_stop_reset);
     qtest_add_func("/virtio-blk-poll/coalesce/off", test_coalesce_off);
     qtest_add_func("/virtio-blk-poll/poll-adaptive", test_poll_adaptive);
+    qtest_add_func("/virtio-blk-poll/poll-hybrid", test_poll_hybrid);
     qtest_add_func("/virtio-blk-poll/stop-cont", test_stop_cont);
     qtest_add_func("/virtio-blk-poll/drain-while-polling",
                    test_drain_while_polling);

@@ -41,6 +41,7 @@ struct VirtIOBlockPoll {
     uint64_t poll_idle_ns;      /* idle time before a queue goes to sleep */
     bool busy_poll;             /* never sleep */
     bool poll_adaptive;         /* window from the guest's pace */
+    bool poll_hybrid;           /* lone requests: sleep until one is due */
     uint32_t batch_max;         /* requests taken from the ring per pass */
     char *poll_cpus;            /* host CPUs for the serving IOThreads */
     bool fast_path;             /* io_uring path for raw images allowed */
