@@ -20,6 +20,9 @@
  * Because the poller is a bottom half of the IOThread's event loop, timers,
  * other handlers, drain and block layer completions keep running in that
  * thread between passes, and query-iothreads names the thread that polls.
+ * The bottom half runs passes back to back for up to a slice (see
+ * vbp_poll_bh()) so that the event loop's fd check, a system call, comes
+ * once per slice rather than once per pass.
  */
 
 #include "qemu/osdep.h"
