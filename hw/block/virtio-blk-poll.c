@@ -114,8 +114,11 @@ static const char *const vbp_signal_reason_names[] = {
 #define VBP_HYBRID_MAX_GAP_NS   (10 * SCALE_MS)
 /* poll-hybrid: polls at most this long before and after the expected time */
 #define VBP_HYBRID_MAX_MARGIN_NS (50 * SCALE_US)
-/* poll-hybrid: shorter sleeps are not worth a timer */
-#define VBP_HYBRID_MIN_SLEEP_NS (10 * SCALE_US)
+/*
+ * poll-hybrid: shorter sleeps are not worth a timer and a wakeup (a guest
+ * that polls its own completions comes back sooner than this)
+ */
+#define VBP_HYBRID_MIN_SLEEP_NS (50 * SCALE_US)
 
 /*
  * One per virtqueue.  Unless noted, fields belong to the thread of @ctx.
