@@ -32,7 +32,7 @@ fi
 CONF=(
     --target-list=x86_64-softmmu
     --without-default-features
-    --enable-tcg --enable-linux-io-uring --enable-linux-aio
+    --enable-kvm --enable-tcg --enable-linux-io-uring --enable-linux-aio
     --enable-fuzzing --enable-asan --enable-ubsan
     --disable-docs --disable-install-blobs --disable-werror
     "--cc=$CC" "--cxx=$CXX" --python=/usr/bin/python3

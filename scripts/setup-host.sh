@@ -2,8 +2,9 @@
 # Install what virtio-blk-poll needs on a Debian 12 host, idempotently.
 #
 # Extra apt suites (bookworm-backports for meson >= 1.5, liburing 2.9,
-# pycotap; trixie deb-src for QEMU 10.0 source) are derived from the
-# machine's own Debian entry: no archive host name is written here.
+# pycotap; sid deb-src for the QEMU 10.2 source, whose index still lists
+# 10.2.2 beside newer uploads) are derived from the machine's own Debian
+# entry: no archive host name is written here.
 #
 # Usage: scripts/setup-host.sh [build|guest|libvirt|fuzz|all]...
 set -euo pipefail
@@ -36,12 +37,9 @@ debian_uri() {
 setup_apt() {
     local list=/etc/apt/sources.list.d/virtio-blk-poll.sources
     local pref=/etc/apt/preferences.d/virtio-blk-poll
-    if [ ! -f "$list" ]; then
-        local uri
-        uri=$(debian_uri) || { log "no bookworm entry found in apt sources"; exit 1; }
-        log "adding bookworm-backports and trixie (source only) from $uri"
-        $SUDO tee "$list" >/dev/null <<EOT
-Types: deb deb-src
+    local uri want
+    uri=$(debian_uri) || { log "no bookworm entry found in apt sources"; exit 1; }
+    want="Types: deb deb-src
 URIs: $uri
 Suites: bookworm-backports
 Components: main
@@ -49,13 +47,21 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb-src
 URIs: $uri
-Suites: trixie bookworm
+Suites: sid trixie bookworm
 Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOT
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+    # Written again when an older version of this script wrote it
+    if [ "$(cat "$list" 2>/dev/null)" != "$want" ]; then
+        log "adding bookworm-backports, and sid, trixie and bookworm" \
+            "(source only) from $uri"
+        echo "$want" | $SUDO tee "$list" >/dev/null
         $SUDO tee "$pref" >/dev/null <<EOT
 Package: *
 Pin: release n=trixie
+Pin-Priority: 100
+
+Package: *
+Pin: release n=sid
 Pin-Priority: 100
 EOT
         $SUDO rm -f /var/lib/apt/lists/.vbp-updated

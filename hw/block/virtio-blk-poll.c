@@ -265,7 +265,7 @@ static void vbp_signal(VirtIOBlockPollQueue *q, VBPSignalReason reason)
     if ((int64_t)(q->taken - q->published) < 0) {
         q->published = q->taken;
     }
-    if (virtio_notify_irqfd(vdev, q->vq)) {
+    if (virtio_notify(vdev, q->vq)) {
         STAT_ADD(q, notifies, 1);
     } else {
         STAT_ADD(q, notifies_suppressed, 1);
@@ -1482,11 +1482,7 @@ static void vbp_push_request(VirtIOBlockReq *req)
         /* Not served by the poller: publish and notify as virtio-blk does */
         virtqueue_push(req->vq, &req->elem, req->in_len);
         STAT_ADD(q, completions, 1);
-        if (qemu_in_iothread()) {
-            virtio_notify_irqfd(vdev, req->vq);
-        } else {
-            virtio_notify(vdev, req->vq);
-        }
+        virtio_notify(vdev, req->vq);
         return;
     }
 
@@ -1942,7 +1938,7 @@ static const Property vbp_properties[] = {
                        0),
 };
 
-static void vbp_class_init(ObjectClass *klass, void *data)
+static void vbp_class_init(ObjectClass *klass, const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     VirtioDeviceClass *vdc = VIRTIO_DEVICE_CLASS(klass);

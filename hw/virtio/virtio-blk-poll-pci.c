@@ -57,7 +57,8 @@ static void virtio_blk_poll_pci_realize(VirtIOPCIProxy *vpci_dev,
     qdev_realize(vdev, BUS(&vpci_dev->bus), errp);
 }
 
-static void virtio_blk_poll_pci_class_init(ObjectClass *klass, void *data)
+static void virtio_blk_poll_pci_class_init(ObjectClass *klass,
+                                           const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     VirtioPCIClass *k = VIRTIO_PCI_CLASS(klass);

@@ -1069,7 +1069,7 @@ class Test:
                 (name, vcpu, vcpu),
                 req.get(vcpu, 0) > 0 and all(req[q] == 0 for q in other),
                 "requests per queue %s" % req)
-        # The raw io_uring fast path (docs/system/devices/virtio-blk-poll.rst)
+        # The raw io_uring fast path (docs/system/devices/virtio/virtio-blk-poll.rst)
         # should serve a raw file disk with cache='none' io='io_uring'.
         aq = [q for q in d["queues"] if q.get("queue") == vcpu]
         fast = aq[0].get("fast-rw", 0) if aq else 0
