@@ -1047,6 +1047,28 @@ static void test_uring_batch(void)
     vbp_shutdown(t);
 }
 
+/*
+ * A read or write with a header and a status byte but no data buffer is
+ * a zero-length request for the block layer, which passes it down to
+ * file-posix: with aio=io_uring, QEMU 10.2 read the missing iovec through
+ * a NULL pointer (patch 0001).  Both complete with 0 bytes.
+ */
+static void test_empty_rw(void)
+{
+    VbpTest *t = vbp_boot_args("-blockdev driver=file,node-name=file0,"
+                               "filename=%s,aio=io_uring -blockdev "
+                               "driver=raw,node-name=disk0,file=file0",
+                               false, "\"fast-path\": false", 1, 0);
+
+    vbp_assert_path(t, "disabled");
+    g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_IN, 0, NULL, 0, 1), ==,
+                    VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_OUT, 0, NULL, 0, 1), ==,
+                    VIRTIO_BLK_S_OK);
+    vbp_write_read(t, t->vq[0], 8, 0x5a, true);
+    vbp_shutdown(t);
+}
+
 /* A discard or write zeroes of @nsect sectors at @sector */
 static uint8_t vbp_dwz(VbpTest *t, uint32_t type, uint64_t sector,
                        uint32_t nsect, bool unmap)
@@ -2392,6 +2414,7 @@ static void register_virtio_blk_poll_test(void)
                         GINT_TO_POINTER(true),
                         test_fast_discard_write_zeroes);
     qtest_add_func("/virtio-blk-poll/fallback/data", test_fallback_data);
+    qtest_add_func("/virtio-blk-poll/fallback/empty-rw", test_empty_rw);
     qtest_add_func("/virtio-blk-poll/fallback/qcow2", test_fallback_qcow2);
     qtest_add_data_func("/virtio-blk-poll/fast/enospc-stop",
                         GINT_TO_POINTER(false), test_enospc_stop);
