@@ -77,7 +77,7 @@ must show the expected path: "io_uring" with fast-rw > 0, or a fallback
 reason with fallback-rw > 0 and fast-rw == 0.
 
 Lost interrupt after a VM stop (found by this script; both devices,
-QEMU's code; fixed by patch 0003): a guest request could hang for good
+QEMU's code; fixed by patch 0004): a guest request could hang for good
 after a VM stop (werror/rerror=stop, or QMP stop) when the device's
 IOThread completed a block layer request while ioeventfd stopped.
 virtio_notify_irqfd() defers the guest notifier write (defer_call,
@@ -627,19 +627,19 @@ CELLS = [
          [fio_job("randwrite-verify", "randwrite", "16M", "16k",
                   verify=True, two=True)],
          what="blkdebug-stop with two fio jobs, one per queue, 2 CPU hogs "
-         "(the lost interrupt of patch 0003)"),
+         "(the lost interrupt of patch 0004)"),
     # --long only
     Cell("pause-fast", "pause", lambda d: Pause(d), "werror=stop",
          [fio_job("randwrite-verify", "randwrite", "32M", "4k",
                   verify=True, two=True)], long=True,
          what="no fault: 30 QMP stop/cont during fio, 2 CPU hogs, fast path "
-         "(the lost interrupt of patch 0003)"),
+         "(the lost interrupt of patch 0004)"),
     Cell("pause-fallback", "pause", lambda d: Pause(d, fallback=True),
          "werror=stop",
          [fio_job("randwrite-verify", "randwrite", "32M", "4k",
                   verify=True, two=True)], long=True,
          what="no fault: 30 QMP stop/cont during fio, 2 CPU hogs, block layer "
-         "(the lost interrupt of patch 0003)"),
+         "(the lost interrupt of patch 0004)"),
     Cell("blkdebug-nospc-report", "report",
          lambda d: Blkdebug(d, W_SECTORS, errno=28), "werror=report",
          [fio_job("randwrite", "randwrite", "32M", "16k", coe=True)],

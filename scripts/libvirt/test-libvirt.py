@@ -257,6 +257,9 @@ class Daemons:
                     'auth_unix_rw = "none"\n'
                     'log_outputs = "%d:file:%s/libvirtd.log"\n' %
                     (1 if self.verbose else 3, logs))
+            if self.verbose:
+                # the QEMU driver's debug messages, QMP traffic included
+                f.write('log_filters = "1:qemu.qemu_process 1:qemu.qemu_monitor 3:*"\n')
         with open(os.path.join(etc, "virtlogd.conf"), "a") as f:
             f.write('\n# test-libvirt.py\nlog_outputs = "3:file:%s/'
                     'virtlogd.log"\n' % logs)

@@ -1051,7 +1051,7 @@ static void test_uring_batch(void)
  * A read or write with a header and a status byte but no data buffer is
  * a zero-length request for the block layer, which passes it down to
  * file-posix: with aio=io_uring, QEMU 10.2 read the missing iovec through
- * a NULL pointer (patch 0001).  Both complete with 0 bytes.
+ * a NULL pointer (patch 0002).  Both complete with 0 bytes.
  */
 static void test_empty_rw(void)
 {
