@@ -1755,6 +1755,17 @@ static bool vbp_apply_poll_cpus(VirtIOBlockPoll *d, Error **errp)
     return true;
 }
 
+/* A count property: 1 to VIRTQUEUE_MAX_SIZE */
+static bool vbp_check_count(const char *name, uint32_t value, Error **errp)
+{
+    if (value < 1 || value > VIRTQUEUE_MAX_SIZE) {
+        error_setg(errp, "invalid %s property (%" PRIu32 "), must be "
+                   "between 1 and %d", name, value, VIRTQUEUE_MAX_SIZE);
+        return false;
+    }
+    return true;
+}
+
 static void vbp_realize(DeviceState *dev, Error **errp)
 {
     ERRP_GUARD();
@@ -1769,9 +1780,7 @@ static void vbp_realize(DeviceState *dev, Error **errp)
                    "between 1 and %d", s->conf.num_queues, VIRTIO_QUEUE_MAX);
         return;
     }
-    if (d->batch_max < 1 || d->batch_max > VIRTQUEUE_MAX_SIZE) {
-        error_setg(errp, "invalid batch-max property (%" PRIu32 "), must be "
-                   "between 1 and %d", d->batch_max, VIRTQUEUE_MAX_SIZE);
+    if (!vbp_check_count("batch-max", d->batch_max, errp)) {
         return;
     }
     if (d->poll_idle_ns > VIRTIO_BLK_POLL_MAX_IDLE_NS) {
@@ -1781,9 +1790,7 @@ static void vbp_realize(DeviceState *dev, Error **errp)
         return;
     }
 
-    if (d->uring_batch < 1 || d->uring_batch > VIRTQUEUE_MAX_SIZE) {
-        error_setg(errp, "invalid uring-batch property (%" PRIu32 "), must "
-                   "be between 1 and %d", d->uring_batch, VIRTQUEUE_MAX_SIZE);
+    if (!vbp_check_count("uring-batch", d->uring_batch, errp)) {
         return;
     }
     if (d->uring_batch_ns > VIRTIO_BLK_POLL_MAX_URING_BATCH_NS) {
@@ -1792,9 +1799,7 @@ static void vbp_realize(DeviceState *dev, Error **errp)
                    (uint64_t)VIRTIO_BLK_POLL_MAX_URING_BATCH_NS);
         return;
     }
-    if (d->coalesce_max < 1 || d->coalesce_max > VIRTQUEUE_MAX_SIZE) {
-        error_setg(errp, "invalid coalesce-max property (%" PRIu32 "), must "
-                   "be between 1 and %d", d->coalesce_max, VIRTQUEUE_MAX_SIZE);
+    if (!vbp_check_count("coalesce-max", d->coalesce_max, errp)) {
         return;
     }
     if (d->coalesce_idle_ns > VIRTIO_BLK_POLL_MAX_COALESCE_NS) {

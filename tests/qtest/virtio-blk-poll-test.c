@@ -554,7 +554,6 @@ static int vbp_count_msix(VbpTest *t, QVirtQueue *vq, int64_t wait_us)
     return n;
 }
 
-/* Publish @n read requests at once (one avail index update), then kick */
 /*
  * libqos hands out descriptors from the start of the table and never
  * takes them back: once every request is complete, start over, or a long
@@ -566,17 +565,28 @@ static void vbp_reset_descs(QVirtQueue *vq)
     vq->num_free = vq->size;
 }
 
-static void vbp_burst(VbpTest *t, QVirtQueue *vq, int n, uint64_t *addr)
+/*
+ * Publish @n reads of @len bytes at sectors 0, @stride, 2 * @stride, ...
+ * at once (one avail index update), kick, and wait until all are used.
+ */
+static void vbp_reads_at_once(VbpTest *t, QVirtQueue *vq, int n,
+                              uint64_t stride, size_t len, uint64_t *addr)
 {
     uint16_t used = vbp_used_idx(t, vq);
 
     for (int i = 0; i < n; i++) {
-        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i, NULL, 512,
-                                    &addr[i]);
+        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i * stride, NULL,
+                                    len, &addr[i]);
         vbp_publish_n(t, vq, head, i, i == n - 1 ? n : 0);
     }
     t->dev->bus->virtqueue_kick(t->dev, vq);
     vbp_wait_used(t, vq, used + n);
+}
+
+/* Publish @n read requests at once, then check and free them */
+static void vbp_burst(VbpTest *t, QVirtQueue *vq, int n, uint64_t *addr)
+{
+    vbp_reads_at_once(t, vq, n, 1, 512, addr);
     for (int i = 0; i < n; i++) {
         g_assert_cmpint(vbp_status(t, addr[i], 512), ==, VIRTIO_BLK_S_OK);
         guest_free(&t->qs->alloc, addr[i]);
@@ -973,17 +983,7 @@ static void test_one_submit_per_batch(void)
     early = vbp_stat(t->qts, 0, "early-completions");
 
     /* 16 reads of 4 KiB, 4 KiB apart: nothing to merge */
-    {
-        uint16_t used = vbp_used_idx(t, vq);
-
-        for (int i = 0; i < 16; i++) {
-            uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i * 16, NULL,
-                                        sizeof(buf), &addr[i]);
-            vbp_publish_n(t, vq, head, i, i == 15 ? 16 : 0);
-        }
-        t->dev->bus->virtqueue_kick(t->dev, vq);
-        vbp_wait_used(t, vq, used + 16);
-    }
+    vbp_reads_at_once(t, vq, 16, 16, sizeof(buf), addr);
     for (int i = 0; i < 16; i++) {
         g_assert_cmpint(vbp_status(t, addr[i], sizeof(buf)), ==,
                         VIRTIO_BLK_S_OK);
@@ -1010,7 +1010,6 @@ static void test_uring_batch(void)
                           "\"uring-batch-ns\": 10000000", 1, 0);
     QVirtQueue *vq = t->vq[0];
     uint64_t calls, sqes, held, addr[2];
-    uint16_t used;
     uint8_t buf[512];
 
     vbp_assert_path(t, "io_uring");
@@ -1019,14 +1018,7 @@ static void test_uring_batch(void)
     g_assert_cmpint(vbp_stat(t->qts, 0, "uring-held"), ==, 0);
 
     /* Two at once: held (2 < uring-batch), then submitted together */
-    used = vbp_used_idx(t, vq);
-    for (int i = 0; i < 2; i++) {
-        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i * 16, NULL,
-                                    sizeof(buf), &addr[i]);
-        vbp_publish_n(t, vq, head, i, i == 1 ? 2 : 0);
-    }
-    t->dev->bus->virtqueue_kick(t->dev, vq);
-    vbp_wait_used(t, vq, used + 2);
+    vbp_reads_at_once(t, vq, 2, 16, sizeof(buf), addr);
     for (int i = 0; i < 2; i++) {
         g_assert_cmpint(vbp_status(t, addr[i], sizeof(buf)), ==,
                         VIRTIO_BLK_S_OK);
@@ -1678,17 +1670,10 @@ static void test_fail_next_submit_bad(void)
  */
 static uint16_t vbp_parallel_reads(VbpTest *t, QVirtQueue *vq, int n)
 {
-    uint16_t used = vbp_used_idx(t, vq);
+    uint16_t used = vbp_used_idx(t, vq) + 2;
     uint64_t addr[2];
 
-    for (int i = 0; i < 2; i++) {
-        uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, i * 16, NULL,
-                                    512, &addr[i]);
-        vbp_publish_n(t, vq, head, i, i == 1 ? 2 : 0);
-    }
-    t->dev->bus->virtqueue_kick(t->dev, vq);
-    used += 2;
-    vbp_wait_used(t, vq, used);
+    vbp_reads_at_once(t, vq, 2, 16, 512, addr);
     for (int i = 0; i < n; i++) {
         uint64_t a;
         uint32_t head = vbp_add_req(t, vq, VIRTIO_BLK_T_IN, 64 + i * 16,
