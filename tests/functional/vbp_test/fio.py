@@ -21,7 +21,7 @@ def job(sections, **glob):
     each (name, {option: value}) of @sections; a value True is a bare
     option."""
     out = []
-    for name, opts in [("global", glob)] + list(sections):
+    for name, opts in ([("global", glob)] if glob else []) + list(sections):
         out.append("[%s]" % name)
         for k, v in opts.items():
             if v is True:
