@@ -901,6 +901,9 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
     if (fd >= 0) {
         /* No format node at all, as libvirt >= 10 attaches raw images */
         file = bs;
+    } else if (bs->drv->protocol_name) {
+        /* rbd, nbd, iscsi, ...: no descriptor io_uring could use */
+        return "protocol node without a file descriptor (rbd, nbd, ...)";
     } else {
         if (strcmp(bs->drv->format_name, "raw")) {
             return "not a raw image";

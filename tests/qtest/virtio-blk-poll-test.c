@@ -1938,7 +1938,7 @@ static void test_fallback_nbd(void)
     t = vbp_boot_args(blockdev, false, NULL, 1, 0);
     g_free(t->img);
     t->img = g_strdup(img);
-    vbp_assert_path(t, "not a raw image");
+    vbp_assert_path(t, "protocol node without a file descriptor");
     vbp_check_data(t, PATH_FALLBACK);
     vbp_shutdown(t);
     kill(pid, SIGTERM);
