@@ -334,7 +334,7 @@ def run(cfg, blockdev=None, files=None, pre_device=(), on_start=None):
         result["exit"] = 1 if bad else 0
         if bad:
             result["error"] = "job(s) failed: %s" % ", ".join(bad)
-    except (Failure, GuestError, QMPError) as e:
+    except (Failure, GuestError) + QMPError as e:
         result["error"] = str(e)
         result["exit"] = getattr(e, "code", 2)
         if getattr(e, "report", None) is not None:

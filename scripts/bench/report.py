@@ -1,0 +1,272 @@
+"""benchmark.py's report: results.md and the plots (iops.png,
+latency.png, notifications.png, cpu.png) of its results document."""
+import os
+
+IDLE = "idle"
+OTHERS_WARN = 0.5     # a boot with more CPUs of others' load is flagged
+# metric -> (label, unit, better: "higher"/"lower"/None)
+METRICS = {
+    "iops": ("IOPS", "", "higher"),
+    "lat_p50_us": ("lat p50", "us", "lower"),
+    "lat_p99_us": ("lat p99", "us", "lower"),
+    "lat_p99.9_us": ("lat p99.9", "us", "lower"),
+    "kicks_per_io": ("guest kicks / I/O", "", "lower"),
+    "irqs_per_io": ("guest interrupts / I/O", "", "lower"),
+    "iot_cpu_s_per_kio": ("IOThread CPU s / 1000 I/O", "s", "lower"),
+    "iops_per_qemu_cpu_s": ("I/O per CPU-second of all QEMU threads",
+                            "", "higher"),
+    "uring_enter_per_io": ("io_uring_enter / I/O (all QEMU)", "", "lower"),
+    "wait_per_io": ("ppoll + epoll_pwait / I/O (all QEMU)", "", "lower"),
+    "syscalls_per_io": ("system calls / I/O (all QEMU)", "", "lower"),
+}
+IDLE_METRICS = {
+    "iot_cpu_pct": ("serving IOThreads, % of one CPU", "%"),
+    "vcpu_cpu_pct": ("vCPU threads, % of one CPU", "%"),
+    "qemu_cpu_pct": ("all of QEMU, % of one CPU", "%"),
+}
+COLORS = {"A": "#7f7f7f", "B": "#1f77b4", "C": "#d62728", "D": "#2ca02c"}
+
+
+def fmt_s(sec):
+    sec = int(round(sec))
+    return "%dm%02ds" % (sec // 60, sec % 60) if sec >= 60 else "%ds" % sec
+
+
+def num(x, unit=""):
+    if x is None:
+        return "-"
+    if unit == "s":
+        return "%.4f" % x
+    for bound, f in ((100, "%.0f"), (10, "%.1f"), (1, "%.2f")):
+        if abs(x) >= bound:
+            return f % x
+    return "%.3f" % x
+
+
+def abs_cell(d, unit, est):
+    st = d.get("stats")
+    return num(st["median"], unit) + ("~" if est and d.get("estimated")
+                                      else "") if st else "-"
+
+
+def spread_cell(st, fmt=num, none="-"):
+    """median (min-max); the median alone of one value."""
+    if not st:
+        return none
+    if st["n"] == 1:
+        return fmt(st["median"])
+    return "%s (%s-%s)" % (fmt(st["median"]), fmt(st["min"]), fmt(st["max"]))
+
+
+def table(hdr, rows):
+    return ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)] + [
+        "| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+
+
+def markdown(doc):
+    meta, res = doc["meta"], doc["results"]
+    o, mi, conf = meta["options"], meta["machine"], meta["configs"]
+    cfgs, g, ld = o["configs"], meta.get("guest") or {}, meta.get("load") or {}
+    L = ["# virtio-blk-poll benchmark: %s" % meta["started"], "",
+         "Machine: %s CPU(s) (%s), %s GiB, kernel %s, %s, accel TCG (no "
+         "KVM). QEMU: %s. Repo: %s." % (
+             mi.get("nproc"), mi.get("cpu_model"), mi.get("memory_gib"),
+             mi.get("kernel"), "Debian " + mi.get("debian", "?"),
+             mi.get("qemu"), mi.get("repo")),
+         "Guest: %s (%s), %s; -smp %d, -m %s; num-queues=%d on %d "
+         "IOThreads (iothread-vq-mapping); pinning: %s." % (
+             g.get("kernel"), g.get("kernel_version"), g.get("fio"),
+             o["smp"], o["mem"], o["num_queues"], o["iothreads"],
+             meta.get("pinning")),
+         "Rounds: %d, runtime %d s per workload, idle phase %d s; "
+         "backends: %s; total %s." % (
+             o["rounds"], o["runtime"], o["idle"], ", ".join(o["backends"]),
+             fmt_s(meta.get("total_s", 0))),
+         "Host load while it ran: %.2f CPUs busy on average, of which %.2f "
+         "by other processes (peak %.2f); load average %s at the start, %s "
+         "at the end." % (
+             ld.get("busy_cpus", 0), ld.get("others_cpus", 0),
+             ld.get("others_max_cpus", 0),
+             " ".join(meta.get("loadavg_start", [])),
+             " ".join(meta.get("loadavg_end", []))), "",
+         "Configurations: " + "; ".join(
+             "**%s** %s" % (c, conf[c]["long"]) for c in cfgs) + ".", "",
+         "Cells: median over the rounds (A, B, C columns); ratios to A are "
+         "taken per round and shown as median (min-max). `~` marks an "
+         "estimate (upstream counts no kicks: IOThread eventfd reads per "
+         "I/O, an upper bound). IOPS: higher is better; everything else: "
+         "lower is better."]
+    names = ["%s %s" % (c, conf[c]["label"]) for c in cfgs]
+    for b in o["backends"]:
+        rows = []
+        for w in o["workloads"]:
+            for met, (label, unit, _) in METRICS.items():
+                cell = res[b][w][met]
+                if not any(cell[c].get("stats") for c in cfgs):
+                    continue
+                rows.append([w, label + (" (%s)" % unit if unit and
+                                         unit != "s" else "")] + [
+                    abs_cell(cell[c], unit, met == "kicks_per_io")
+                    for c in cfgs] + [spread_cell(
+                        (cell[c].get("ratio_to_A") or {}).get("stats"),
+                        "%.2f".__mod__, "n/a") for c in cfgs if c != "A"])
+        L += ["", "## Backend: %s" % b, ""] + table(
+            ["workload", "metric"] + names +
+            ["%s/A" % c for c in cfgs if c != "A"], rows)
+        if IDLE in res[b]:
+            L += ["", "Idle guest (%d s after the load, no disk I/O; CPU "
+                  "time as %% of one host CPU, median (min-max)):" %
+                  o["idle"], ""] + table(
+                ["config"] + [v[0] for v in IDLE_METRICS.values()] +
+                ["polling during idle (ms)"],
+                [[n] + [spread_cell(res[b][IDLE][met][c].get("stats"))
+                        for met in list(IDLE_METRICS) + ["poll_ms"]]
+                 for c, n in zip(cfgs, names)])
+    L += ["", "## Runs", ""] + table(
+        ["round", "backend", "config", "ok", "boot s", "run s",
+         "host busy CPUs", "others' CPUs"],
+        [[e["round"], e["backend"], e["config"],
+          "yes" if e.get("ok") else "**no** (%s)" % e.get("error"),
+          e.get("boot_s") if e.get("boot_s") is not None else "-",
+          e.get("seconds"), (e.get("load") or {}).get("busy_cpus", "-"),
+          (e.get("load") or {}).get("others_cpus", "-")]
+         for e in doc["runs"]])
+    L += ["", "## Checks", ""] + (["- " + n for n in doc["checks"]] or [
+        "- nothing odd: every boot passed, none with more than %.1f CPUs "
+        "of other processes' load; fio, guest block layer and device "
+        "request counts agree; virtio-blk-poll's kick counter matches its "
+        "IOThreads' eventfd reads; idle IOThreads used < 2%% of a CPU and "
+        "no queue was left polling." % OTHERS_WARN])
+    return "\n".join(L + [""])
+
+
+def plots(out, doc):
+    """The four PNGs in @out: their paths, None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    meta, res = doc["meta"], doc["results"]
+    o = meta["options"]
+    cfgs, bks, wls = o["configs"], o["backends"], o["workloads"]
+    tail = "\n(%d round%s, %ds runs; TCG, %s CPUs)" % (
+        o["rounds"], "s" if o["rounds"] > 1 else "", o["runtime"],
+        meta["machine"].get("nproc"))
+    rot = {"rotation": 20, "fontsize": 7, "ha": "right"}
+
+    def bars(ax, groups, get, hatch=False, width=0.8):
+        """Grouped bars, min..max error bars; get(group) -> cell."""
+        w = width / len(cfgs)
+        for i, c in enumerate(cfgs):
+            sts = [(gi, get(g)[c].get("stats")) for gi, g in
+                   enumerate(groups)]
+            sts = [(gi - width / 2 + w * (i + 0.5), st) for gi, st in sts
+                   if st]
+            drawn = ax.bar(
+                [x for x, _ in sts], [st["median"] for _, st in sts], w,
+                yerr=[[st["median"] - st["min"] for _, st in sts],
+                      [st["max"] - st["median"] for _, st in sts]],
+                capsize=2, color=COLORS.get(c), error_kw={"elinewidth": 0.8},
+                label="%s %s" % (c, meta["configs"][c]["label"]))
+            if hatch and any(get(g)[c].get("estimated") for g in groups):
+                for bar in drawn:
+                    bar.set_hatch("//")
+                    bar.set_edgecolor("white")
+        ax.set_xticks(range(len(groups)))
+
+    def tops(ax, cell, text):
+        """text(config) above each config's bar of a one-group panel."""
+        for i, c in enumerate(cfgs):
+            st = cell[c].get("stats")
+            if st and text(c):
+                ax.annotate(text(c), (-0.4 + 0.8 / len(cfgs) * (i + 0.5),
+                                      st["max"]), ha="center", va="bottom",
+                            fontsize=7, xytext=(0, 2),
+                            textcoords="offset points")
+
+    def figure(name, title, shape, size, panel, **kw):
+        """One panel(ax, row, col) each; one legend under the title."""
+        fig, axes = plt.subplots(*shape, squeeze=False, figsize=size, **kw)
+        for r in range(shape[0]):
+            for c in range(shape[1]):
+                panel(axes[r][c], r, c)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.suptitle(title + tail, fontsize=9)
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels),
+                   fontsize=8, frameon=False)
+        h = fig.get_size_inches()[1]
+        fig.tight_layout(rect=(0, 0.45 / h, 1, 1 - 0.15 / h))
+        fig.savefig(os.path.join(out, name + ".png"), dpi=110)
+        plt.close(fig)
+        return os.path.join(out, name + ".png")
+
+    def iops(ax, bi, wi):      # one panel per backend and workload
+        cell = res[bks[bi]][wls[wi]]["iops"]
+        bars(ax, [wls[wi]], lambda g: cell)
+        ax.set_xticks([])
+        ax.set_title("%s\n%s" % (wls[wi], bks[bi]), fontsize=9)
+        if wi == 0:
+            ax.set_ylabel("IOPS (median, min..max)")
+        ax.tick_params(labelsize=8)
+        tops(ax, cell, lambda c: (cell[c].get("ratio_to_A") or {}).get(
+            "stats") and "x%.2f" % cell[c]["ratio_to_A"]["stats"]["median"])
+        ax.margins(y=0.15)
+
+    lw = "randread-qd1" if "randread-qd1" in wls else wls[0]
+    pcts = ["lat_p50_us", "lat_p99_us", "lat_p99.9_us"]
+
+    def latency(ax, _, bi):    # p50/p99/p99.9 of 4k random read QD1
+        bars(ax, pcts, lambda g: res[bks[bi]][lw][g])
+        ax.set_xticklabels(["p50", "p99", "p99.9"])
+        if any(res[bks[bi]][lw][g][c].get("stats") for g in pcts
+               for c in cfgs):
+            ax.set_yscale("log")
+        ax.set_ylabel("latency (us, log scale)")
+        ax.set_title("%s, %s" % (lw, bks[bi]), fontsize=9)
+        ax.grid(axis="y", which="both", alpha=0.3)
+
+    def notifications(ax, bi, mi):   # kicks (hatched: estimates), irqs
+        met = ("kicks_per_io", "irqs_per_io")[mi]
+        bars(ax, wls, lambda g: res[bks[bi]][g][met], mi == 0)
+        ax.set_xticklabels(wls, **rot)
+        ax.set_title("%s, %s%s" % (METRICS[met][0], bks[bi], " (hatched: "
+                                   "estimate from IOThread eventfd reads)"
+                                   if mi == 0 else ""), fontsize=8)
+        ax.set_ylabel("per I/O")
+        ax.grid(axis="y", alpha=0.3)
+
+    def cpu(ax, bi, col):      # IOThread CPU per 1000 I/O, and while idle
+        b = bks[bi]
+        if col == 0:
+            bars(ax, wls, lambda g: res[b][g]["iot_cpu_s_per_kio"])
+            ax.set_xticklabels(wls, **rot)
+            ax.set_ylabel("IOThread CPU s / 1000 I/O")
+            ax.set_title("serving IOThreads' CPU per 1000 I/O, %s" % b,
+                         fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
+        elif IDLE in res[b]:
+            cell = res[b][IDLE]["iot_cpu_pct"]
+            bars(ax, ["idle"], lambda g: cell)
+            ax.set_xticklabels(["idle guest"], fontsize=7)
+            ax.set_ylabel("% of one CPU")
+            ax.set_title("IOThreads while idle, %s" % b, fontsize=8)
+            ax.set_ylim(0, max(1.0, 1.2 * max([(cell[c].get("stats") or {})
+                                               .get("max", 0) for c in cfgs]
+                                              + [0])))
+            tops(ax, cell, lambda c: "%.2f%%" % cell[c]["stats"]["median"])
+    return [
+        figure("iops", "IOPS per workload and configuration (median, error "
+               "bars min..max; ratio to A above the bars)",
+               (len(bks), len(wls)),
+               (max(8, 2.4 * len(wls) + 1), 2.8 * len(bks) + 1.2), iops),
+        figure("latency", "fio lat_ns percentiles (median, min..max)",
+               (1, len(bks)), (max(7, 4.5 * len(bks)), 4.4), latency),
+        figure("notifications", "Guest notifications per I/O (median, "
+               "min..max)", (len(bks), 2),
+               (2.0 * len(wls) + 5, 3.0 * len(bks) + 1.4), notifications),
+        figure("cpu", "Host CPU time of the serving IOThreads (median, "
+               "min..max)", (len(bks), 2),
+               (2.0 * len(wls) + 6, 3.0 * len(bks) + 1.4), cpu,
+               gridspec_kw={"width_ratios": [len(wls), 1.5]})]

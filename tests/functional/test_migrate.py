@@ -1,0 +1,655 @@
+#!/usr/bin/python3
+"""Live migration under I/O: virtio-blk-poll moves between QEMU processes.
+
+fio verifies on both queues (2 IOThreads) while the guest migrates P0 (A)
+-> P1 (B) -> P2 (A) ..., by unix socket and file (unix, file, file, unix:
+each way by each), migrate sent while a queue polls, to destinations
+started with -incoming defer -S (as libvirt's).  Its 14 checks are in
+docs/robustness.md.  Results in --out (default build/migrate):
+migrate.json with every figure, serial.log, P<n>-<side>.stderr.
+Usage: tests/functional/test_migrate.py [--migrations N] [--autostart]
+"""
+import argparse
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vbp_test import checks, counters, fio, machine, paths, qmp  # noqa: E402
+from vbp_test.console import Console, GuestError  # noqa: E402
+from vbp_test.counters import polling, total  # noqa: E402
+
+BAD_DMESG = ("not a head", "BUG", "Oops", "WARNING", "I/O error",
+             "timed out")
+ERRORS = qmp.Error + (RuntimeError, ValueError, GuestError)
+WATCH = ("polling", "requests_grew", "fast_rw_grew")
+RUN_SH = """for q in /sys/block/vd*/queue/scheduler; do echo none > $q; done
+( read -r _l </dev/ttyS0; : >/tmp/vbp/stop ) &
+n=0
+while [ ! -e /tmp/vbp/stop ] && [ $n -lt {max_rounds} ]; do
+    n=$((n + 1))
+    export VBP_SEED=$((n * 7919 + {seed}))
+    export VBP_OFFSET=$(( ((n - 1) % {slots}) * {slot_bytes} ))
+    vbp_fio round$n /job/round.fio {round_timeout} || break
+done
+echo "rounds $n"
+vbp_cmd final 60 -- sh -c 'echo "vda $(cat /sys/block/vda/stat)"; \\
+echo "inflight $(cat /sys/block/vda/inflight)"; \\
+echo "===DMESG==="; dmesg'
+echo "===VBP-PARK==="
+read -r -t 120 _l </dev/ttyS0
+"""
+
+
+class Failure(Exception):
+    pass
+
+
+def until(probe, done, timeout, interval):
+    """probe() until done(its value) or @timeout s: (value, probes)"""
+    end = time.monotonic() + timeout
+    for n in itertools.count(1):
+        value = probe()
+        if done(value) or time.monotonic() > end:
+            return value, n
+        time.sleep(interval)
+
+
+def migrated(p, limit, m, who):
+    """query-migrate on @p until it ends; Failure unless it completed."""
+    info, _ = until(lambda: p.qmp.cmd("query-migrate"), lambda i: i.get(
+        "status") in ("completed", "failed", "cancelled"), limit, 0.05)
+    m[who + "_info"], st = info, info.get("status")
+    m.update({"status": st} if who == "source" else {})
+    if st != "completed":
+        raise Failure("%s: migration %s: %s" % (who, st, info.get(
+            "error-desc", "at the deadline")))
+    return info
+
+
+def status(p):
+    return p.qmp.cmd("query-status")["status"]
+
+
+def block_active(p):
+    return {n.get("node-name"): n.get("active") for n in
+            p.qmp.cmd("query-named-block-nodes", {"flat": True})}
+
+
+def queue_status(p):
+    return [p.qmp.try_cmd("x-query-virtio-queue-status", {
+        "path": "/machine/peripheral/disk0/virtio-backend", "queue": i})
+        for i in range(2)]
+
+
+def has_idx(qs):
+    return isinstance(qs, list) and bool(qs) and all(
+        isinstance(q, dict) and "used-idx" in q for q in qs)
+
+
+def grew(s, s0, key):
+    return total(s, key) - total(s0, key)
+
+
+def paused(m):
+    return (m.get("downtime_ms") or 0) + m.get("switch_ms", 0)
+
+
+class Run:
+    def __init__(self, a):
+        self.a, self.t0, self.c = a, time.monotonic(), checks.Checks()
+        self.doc = {"config": dict(vars(a)), "migrations": [],
+                    "processes": [], "checks": self.c.results}
+        self.procs, self.files, self.console = [], [], None
+
+    def check(self, name, ok, detail=""):
+        """A PASS line alone, or FAIL with why; migrate.json gets both."""
+        self.c.check(name, ok, "" if ok else detail or "failed")
+        self.c.results[-1]["detail"] = detail
+        return ok
+
+    def left(self):
+        return self.t0 + self.a.timeout - time.monotonic()
+
+    def setup(self):
+        a, doc = self.a, self.doc
+        os.makedirs(a.out, exist_ok=True)
+        for f in os.listdir(a.out):          # a previous run's files
+            if re.fullmatch(r"P\d+-[AB]\.stderr|.*\.sock|initrd|serial\.log"
+                            r"|migrate\.json", f):
+                os.unlink(os.path.join(a.out, f))
+        meta = machine.guest_files()
+        doc["blockdev"], disk = machine.make_disk(
+            "raw", a.disk_size, disk_dir=a.disk_dir, qemu_img=a.qemu_img)
+        doc["device"] = machine.device_json(
+            "virtio-blk-poll-pci", ["iot0", "iot1"], 2, props=a.device_prop)
+        doc["guest"] = {"kernel": meta.get("kernel_package"), "fio": meta.get(
+            "fio"), "kernel_version": meta.get("kernel_version")}
+        self.ios_per_job, slot = a.round_size // 4096, 2 * a.round_size
+        job = doc["round_job"] = fio.JOB_DEFAULTS + "\n" + fio.job(
+            [("round", {})], ioengine="io_uring", rw="randwrite", bs=4096,
+            iodepth=a.iodepth, size=a.round_size, offset="${VBP_OFFSET}",
+            offset_increment=a.round_size, numjobs=2, cpus_allowed="0-1",
+            cpus_allowed_policy="split", randseed="${VBP_SEED}",
+            verify="crc32c", do_verify=1, verify_fatal=1,
+            verify_backlog=a.verify_backlog)
+        script = doc["run_sh"] = RUN_SH.format(
+            max_rounds=a.max_rounds, seed=os.getpid(), slot_bytes=slot,
+            slots=max(1, a.disk_size // slot), round_timeout=a.round_timeout)
+        initrd = machine.make_initrd(os.path.join(a.out, "initrd"), meta[
+            "initrd"], {"round.fio": job, "run.sh": script})
+        self.files += [disk, initrd]
+        doc["qemu_argv"] = self.argv = machine.qemu_argv(
+            meta["kernel"], initrd, machine.cmdline(
+                a.timeout + 60, a.round_timeout, sync=False), doc["blockdev"],
+            doc["device"], ["iot0", "iot1"], mem=a.mem, qemu=a.qemu,
+            extra=["-no-shutdown"])
+        self.console = Console(os.path.join(a.out, "serial.log"))
+
+    def start(self, side, incoming):
+        extra = ["-incoming", "defer"] if incoming else []
+        extra += [] if incoming and self.a.autostart else ["-S"]
+        n = len(self.procs)
+        p = machine.Qemu(self.argv + extra, self.a.out, serial="socket",
+                         name="P%d-%s" % (n, side), console=self.console)
+        p.label, p.side = "P%d" % n, side
+        self.procs.append(p)
+        p.connect()
+        return p
+
+    def migrate(self, k, src):
+        a, side = self.a, "B" if src.side == "A" else "A"
+        tr = a.transport if a.transport != "both" else \
+            ("unix", "file", "file", "unix")[(k - 1) % 4]
+        state = os.path.join(a.disk_dir, "vbp-mig-%d-%d.state" %
+                             (os.getpid(), k))
+        uri = "file:" + state if tr == "file" else "unix:" + os.path.join(
+            a.out, "mig-%s.sock" % side)
+        m = {"k": k, "from": src.side, "to": side, "transport": tr,
+             "src": src.label, "ok": False, "uri": uri}
+        self.doc["migrations"].append(m)
+        self.files.append(state)
+        dst = self.start(side, incoming=True)
+        m["dst"], limit = dst.label, min(a.migration_timeout,
+                                         max(self.left(), 10))
+        try:
+            m.update(dest_active_before=block_active(dst),
+                     dest_path_before=counters.paths(dst.stats()))
+            if tr == "unix":
+                dst.qmp.cmd("migrate-incoming", {"uri": uri})
+            src.qmp.cmd("migrate-set-parameters", {
+                "max-bandwidth": a.max_bandwidth,
+                "downtime-limit": a.downtime_limit})
+            pre, samples = until(src.stats, polling, a.poll_wait, 0.01)
+            t_mig = time.monotonic()
+            src.qmp.cmd("migrate", {"uri": uri})
+            m.update(pre_stats=pre, pre_samples=samples,
+                     polling_at_start=polling(pre),
+                     src_requests_before=total(pre, "requests"))
+            info = migrated(src, limit, m, "source")
+            t_src = time.monotonic()
+            m.update(downtime_ms=info.get("downtime"),
+                     total_ms=info.get("total-time"),
+                     setup_ms=info.get("setup-time"), ram_transferred=(
+                         info.get("ram") or {}).get("transferred"),
+                     src_status_after=status(src),
+                     src_active_after=block_active(src),
+                     src_queue_status_after=queue_status(src))
+            if tr == "file":
+                m["file_bytes"] = os.path.getsize(state)
+                dst.qmp.cmd("migrate-incoming", {"uri": uri})
+            migrated(dst, limit, m, "dest")
+            if not a.autostart:             # what it loaded, before it runs
+                m["dest_queue_status_loaded"] = queue_status(dst)
+            st = m["dest_status"] = until(lambda: status(dst), lambda s:
+                                          s != "inmigrate", 30, 0.05)[0]
+            if st != "running":
+                dst.qmp.cmd("cont")
+                m["cont"], st = True, status(dst)
+            t_run, m["dest_running"] = time.monotonic(), st == "running"
+            m.update(switch_ms=round((t_run - t_src) * 1000),
+                     host_ms=round((t_run - t_mig) * 1000))
+            if st != "running":
+                raise Failure("destination status %s" % st)
+            m["dest_active_after"] = block_active(dst)
+            last = m["src_final_stats"] = src.stats()   # then it quits
+            m["src_requests_during"] = grew(last, pre, "requests")
+            m["src_exit"], m["ok"] = src.stop(20, quit=True), True
+        except (Failure,) + ERRORS as e:
+            m.update(error=str(e), dest_stderr=dst.stderr_text(),
+                     src_stderr=src.stderr_text())
+            if src.proc.poll() is not None:
+                raise Failure("migration %d failed and the source is gone: "
+                              "%s" % (k, e))
+            if dst.source:          # the guest stays on the source
+                self.console.detach(dst.source)
+            dst.stop(2, quit=True)
+            src.qmp.try_cmd("migrate_cancel")
+            until(lambda: src.qmp.try_cmd("query-migrate").get("status"),
+                  lambda st: st not in ("active", "setup", "cancelling",
+                                        "device", "pre-switchover"), 10, 0.05)
+            if src.qmp.try_cmd("query-status").get("status") != "running":
+                src.qmp.try_cmd("cont")
+            m["src_status_after_failure"] = src.qmp.try_cmd(
+                "query-status").get("status")
+            return src, m
+        finally:
+            if os.path.exists(state):
+                os.unlink(state)
+        s = s0 = m["dest_first_stats"] = dst.stats()
+        t0, first = time.monotonic(), {}
+        while time.monotonic() - t0 < a.settle:
+            s, now = dst.stats(), round((time.monotonic() - t0) * 1000)
+            first = dict({k: now for k, seen in zip(WATCH, (
+                polling(s), grew(s, s0, "requests") > 0,
+                grew(s, s0, "fast-rw") > 0)) if seen}, **first)
+            if len(first) == 3 and now >= a.dwell * 1000:
+                break
+            time.sleep(0.02)    # the queues poll in short bursts
+        m.update({"dest_%s_after_ms" % k: first.get(k) for k in WATCH})
+        m.update(dest_stats=s, dest_requests=total(s, "requests"),
+                 dest_observed_ms=round((time.monotonic() - t0) * 1000),
+                 dest_path=counters.paths(s), dest_wakeups=grew(
+                     s, s0, "wakeups"), dest_poll_ms=round(grew(
+                         s, s0, "poll-ns") / 1e6))
+        return dst, m
+
+    def go(self):
+        a, c, doc = self.a, self.console, self.doc
+        p = self.start("A", incoming=False)
+        p.qmp.cmd("cont")
+        t_cont = time.monotonic()
+        t, _ = c.expect("BOOT-END", timeout=min(a.boot_timeout, self.left()))
+        doc["boot_s"] = round(t - t_cont, 3)
+        doc["p0_baseline"] = self.baseline(p)
+        c.expect("READY", "round1", timeout=60)     # fio is running
+        time.sleep(a.dwell)
+        for k in range(1, a.migrations + 1):
+            if self.left() < 20:
+                doc["error"] = "out of time after %d migrations" % (k - 1)
+                break
+            p, m = self.migrate(k, p)
+            print(migration_line(m), flush=True)
+            if not m["ok"]:
+                doc["error"] = "migration %d failed: %s" % (k, m["error"])
+            if not m["ok"] or c.markers("FAILED"):
+                break
+        doc["stop_sent_s"] = round(time.monotonic() - self.t0, 3)
+        p.source.write(b"stop\n")            # the guest ends fio, parks
+        c.expect("PARK", timeout=min(a.round_timeout + 60,
+                                     max(self.left(), 30)))
+        doc.update(final_stats=p.stats(), final_status=status(p),
+                   final_queue_status=queue_status(p))
+        p.source.write(b"bye\n")
+        try:
+            c.expect("ALL-DONE", timeout=30)
+        except GuestError as e:
+            doc["warning"] = str(e)
+        time.sleep(0.5)          # -no-shutdown: QEMU stays after poweroff
+        doc["final_exit"] = p.stop(20, quit=True)
+
+    def baseline(self, p):
+        """P0's counters and indexes when idle after boot (firmware I/O)"""
+        for _ in range(5):
+            s1, qs, s2 = p.stats(), queue_status(p), p.stats()
+            rc = [(q["requests"], q["completions"]) for q in s1]
+            if rc == [(q["requests"], q["completions"]) for q in s2] and \
+                    all(r == c for r, c in rc) and all(
+                        isinstance(q, dict) and q.get("last-avail-idx") ==
+                        q.get("used-idx") for q in qs):
+                return {"stats": s1, "queue_status": qs, "firmware_requests":
+                        {q["queue"]: q["requests"] - qs[q["queue"]][
+                            "last-avail-idx"] for q in s1}}
+            time.sleep(0.02)
+        return None
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.proc.poll() is None:
+                p.stop(3, quit=True)
+            self.doc["processes"].append({
+                "name": p.label, "side": p.side, "pid": p.pid,
+                "exit": p.proc.returncode, "stderr": p.stderr_text()})
+        if self.console:
+            self.console.finish()
+        for f in self.files + [os.path.join(self.a.out, f) for f in
+                               os.listdir(self.a.out) if f.endswith(".sock")]:
+            if os.path.exists(f):
+                os.unlink(f)
+
+
+def migration_line(m):
+    if not m["ok"]:
+        return "migration %d: %s->%s %s FAILED: %s" % (
+            m["k"], m["from"], m["to"], m["transport"], m.get("error"))
+    return ("migration %d: %s->%s %s, downtime/total %s/%s ms (guest paused "
+            "~%s ms), polling at start: %s (queues %s), dest requests: %d "
+            "(first %d ms)" % (
+                m["k"], m["from"], m["to"], m["transport"], m["downtime_ms"],
+                m["total_ms"], paused(m), "yes" if m["polling_at_start"]
+                else "no", ",".join(map(str, m["polling_at_start"])) or "-",
+                m["dest_requests"], m["dest_observed_ms"]))
+
+
+def evaluate(run):
+    a, doc, con, check = run.a, run.doc, run.console, run.check
+    migs, n = doc["migrations"], a.migrations
+    ok_migs = [m for m in migs if m["ok"]]
+
+    def each(name, good, *keys):
+        bad = ["%d: %s" % (m["k"], ", ".join("%s %s" % (k, m.get(k))
+                                             for k in keys))
+               for m in ok_migs if not good(m)]
+        check(name, not bad and ok_migs, "; ".join(bad) or "no migration")
+    if not check("guest booted and fio started",
+                 doc.get("boot_s") is not None, doc.get("error", "")):
+        return
+    bad = ["%d: %s" % (m["k"], m.get("error")) for m in migs if not m["ok"]]
+    check("all %d migrations completed, destination running" % n,
+          len(ok_migs) == n and not bad,
+          "; ".join(bad) or "%d of %d done" % (len(ok_migs), n))
+    each("every source quit cleanly after the migration",
+         lambda m: m["src_exit"] == 0, "src_exit")
+    each("I/O in flight across every migration", lambda m:
+         m["src_requests_during"] and m["dest_requests_grew_after_ms"]
+         is not None, "src_requests_during", "dest_requests_grew_after_ms")
+    caught = len([m for m in ok_migs if m["polling_at_start"]])
+    check("migrations started with queues polling (>= %d of %d)" %
+          (n - n // 4, n), caught >= n - n // 4,
+          "%d of %d caught polling" % (caught, n))
+    each("destination resumed serving and polling within %gs" % a.settle,
+         lambda m: None not in (m["dest_polling_after_ms"],
+                                m["dest_requests_grew_after_ms"]),
+         "dest_polling_after_ms", "dest_requests_grew_after_ms",
+         "dest_wakeups", "dest_poll_ms")
+    fin = doc.get("final_stats")
+    bad = ["%d: requests %s" % (m["k"], m["dest_requests"])
+           for m in ok_migs if not m["dest_requests"]]
+    if isinstance(fin, list) and total(fin, "requests") <= 0:
+        bad.append("last destination: requests %s" % total(fin, "requests"))
+    check("requests > 0 on every destination", not bad and ok_migs,
+          "; ".join(bad) or "no migration")
+    each("image inactive on the destination until the migration "
+         "completed, then active there and inactive on the source",
+         lambda m: all(m.get(k) and all(bool(v) == want for v in
+                                        m[k].values()) for k, want in (
+             ("dest_active_before", False), ("dest_active_after", True),
+             ("src_active_after", False))), "dest_active_before",
+         "dest_active_after", "src_active_after")
+    each("destination serves on the io_uring fast path", lambda m:
+         m["dest_path"] == ["io_uring"] and m["dest_fast_rw_grew_after_ms"]
+         is not None, "dest_path", "dest_fast_rw_grew_after_ms")
+
+    per, bad = [], []
+    for name, sec in con.blocks.items():
+        if not name.startswith("round"):
+            continue
+        rc = int((sec.get("rc") or ["-1"])[0].strip() or -1)
+        data, err = fio.parse_json(sec["fio-json"]) \
+            if "fio-json" in sec else (None, "no fio output")
+        summ = fio.summarize(data) if data else {"ios": 0, "jobs": []}
+        stderr, jobs = sec.get("stderr", []), summ["jobs"]
+        verr = len(fio.verify_lines(stderr)) + sum(
+            1 for j in (data or {}).get("jobs", []) if j.get("error") == 84)
+        t0, t1 = map(float, (sec.get("seconds") or ["0 0"])[0].split())
+        per.append(dict({"error": err} if not data else {}, name=name,
+                        rc=rc, verify_errors=verr, ios=summ["ios"],
+                        guest_seconds=round(t1 - t0, 3), jobs=jobs,
+                        stderr=stderr[-20:]))
+        wrong = [j.get("jobname") for j in jobs if j.get("error") or any(
+            (j.get(d) or {}).get("ios") != run.ios_per_job
+            for d in ("write", "read"))]
+        if rc != 0 or verr or len(jobs) != 2 or wrong or not data:
+            bad.append("%s: rc %s, verify errors %d, jobs %d, wrong counts "
+                       "%s %s" % (name, rc, verr, len(jobs), wrong,
+                                  err or ""))
+    doc.update(rounds=per, fio_ios=sum(r["ios"] for r in per),
+               verify_errors=sum(r["verify_errors"] for r in per))
+    missing = [r for _, _, r in con.markers("READY")
+               if r.startswith("round") and r not in con.blocks]
+    check("fio verify: 0 errors in %d rounds" % len(per), per and not
+          doc["verify_errors"] and not missing, "%d verify errors; rounds "
+          "without results: %s" % (doc["verify_errors"], missing or "none"))
+    check("fio completed the expected I/O (%d writes + %d verify reads per "
+          "job and round)" % (run.ios_per_job, run.ios_per_job),
+          per and not bad, "; ".join(bad) or "no round finished")
+
+    out = con.blocks.get("final", {}).get("stdout", [])
+    dmesg = out[out.index("===DMESG===") + 1:] if "===DMESG===" in out \
+        else []
+    bad = doc["guest_dmesg_complaints"] = [
+        ln for ln in dmesg if any(w in ln for w in BAD_DMESG)]
+    doc["guest_dmesg_lines"] = len(dmesg)
+    check("guest dmesg clean (%s)" % ", ".join(BAD_DMESG), dmesg and not bad,
+          " | ".join(bad[:5]) if dmesg else "no dmesg captured")
+
+    qs = doc.get("final_queue_status") or []
+    bad = [] if has_idx(qs) else ["no queue status: %s" % qs]
+    if not bad:
+        bad = ["queue %s: avail %s last-avail %s used %s" % (
+            q.get("queue-index"), q["shadow-avail-idx"],
+            q["last-avail-idx"], q["used-idx"]) for q in qs
+            if not q["shadow-avail-idx"] == q["last-avail-idx"] ==
+            q["used-idx"]]
+        used = doc["used_idx_sum"] = sum(q["used-idx"] for q in qs)
+        done = doc["guest_completed_requests"] = counters.parse_blkstat(
+            "\n".join(ln for ln in out if ln.startswith("vda "))).get("vda")
+        if done is None or (done - used) % 65536 != 0:
+            bad.append("guest completed %s requests, used indexes sum to %d "
+                       "(mod 65536 each)" % (done, used))
+        bad += ["guest " + ln for ln in out if ln.startswith("inflight ")
+                and ln.split()[1:] != ["0", "0"]][:1]
+    check("no request lost or completed twice (virtqueue indexes agree "
+          "with the guest's completed requests)", not bad, "; ".join(bad))
+    handover(run, ok_migs, fin, qs)
+
+
+def handover(run, ok_migs, fin, qs):
+    """Each process's counters against the virtqueue indexes it loaded
+    (its source's last ones) and ended with."""
+    doc, base = run.doc, run.doc.get("p0_baseline")
+    procs = list(zip(
+        [m["src"] for m in ok_migs] + ["P%d" % len(ok_migs)],
+        [m.get("src_final_stats") for m in ok_migs] + [fin],
+        [m.get("src_queue_status_after") for m in ok_migs] + [qs],
+        [None] + [m.get("dest_queue_status_loaded") for m in ok_migs]))
+    procs = procs if len(ok_migs) == len(doc["migrations"]) else []
+    okh, prev, bad, notes, rows = bool(procs), None, [], [], []
+    if procs and not base:
+        bad.append("(no idle moment after boot: P0 counted from its start, "
+                   "firmware I/O included)")
+    for j, (name, st, qst, loaded) in enumerate(procs):
+        prev = {q["queue-index"]: q for q in loaded} if has_idx(loaded) \
+            else prev
+        if not isinstance(st, list) or not has_idx(qst):
+            okh, prev = False, None
+            bad.append("%s: no figures" % name)
+            continue
+        rows.append({"process": name, "queues": []})
+        for q in qst if j == 0 or prev else []:
+            i, la, ui = q["queue-index"], q["last-avail-idx"], q["used-idx"]
+            sq = next((x for x in st if x.get("queue") == i), {})
+            a0, u0, r0, c0 = (prev[i]["last-avail-idx"], prev[i]["used-idx"],
+                              0, 0) if prev else (0, 0, 0, 0)
+            if j == 0 and base:      # from the idle moment after boot
+                bq, bs = base["queue_status"][i], next(
+                    x for x in base["stats"] if x["queue"] == i)
+                a0, u0, r0, c0 = (bq["last-avail-idx"], bq["used-idx"],
+                                  bs["requests"], bs["completions"])
+            d_a, d_u = (la - a0) % 65536, (ui - u0) % 65536
+            req = sq.get("requests", 0) - r0
+            cpl = sq.get("completions", 0) - c0
+            x_req, x_cpl = ((x + 32768) % 65536 - 32768
+                            for x in (req - d_a, cpl - d_u))
+            rows[-1]["queues"].append({
+                "queue": i, "requests": req, "completions": cpl,
+                "avail": [a0, la], "used": [u0, ui], "extra_requests": x_req,
+                "completed_outside_poller": -x_cpl})
+            if x_req > 0 or x_cpl > 0 or d_u != d_a:
+                okh = False
+                bad.append("%s queue %d: took %d requests, completed %d; "
+                           "last-avail-idx %d->%d, used-idx %d->%d" % (
+                               name, i, req, cpl, a0, la, u0, ui))
+            notes += ["%s queue %d: %d of %d %s outside the poller (not in "
+                      "its \"%s\" counter)" % (name, i, -x, d, what,
+                                               what.split()[0])
+                      for x, d, what in ((x_req, d_a, "requests taken"), (
+                          x_cpl, d_u, "completions published")) if x < 0]
+        prev = {q["queue-index"]: q for q in qst}
+    for m in ok_migs:
+        ends = [[[q.get("last-avail-idx"), q.get("used-idx")] if isinstance(
+            q, dict) else None for q in x] if isinstance(x, list) else []
+            for x in (m.get("src_queue_status_after"),
+                      m.get("dest_queue_status_loaded"))]
+        for i, (s, d) in enumerate(zip(*ends)):
+            if s and d and s != d:
+                okh = False
+                bad.append("migration %d queue %d: source ended at avail, "
+                           "used %s, destination loaded %s" % (
+                               m["k"], i, s, d))
+    doc["handover"], doc["handover_notes"] = rows, notes
+    for note in notes:
+        print("note: %s" % note)
+    run.check("handover: destinations loaded their source's last virtqueue "
+              "indexes, no process took or completed a request twice", okh,
+              "; ".join(bad) or "incomplete figures")
+
+
+def summary(run):
+    doc, migs = run.doc, [m for m in run.doc["migrations"] if m["ok"]]
+    table, dirs = {}, ["A->B", "B->A"]
+    print("\n%-9s %5s %5s %6s %8s %12s %12s" % (
+        "transport", *dirs, "total", "polling", "downtime ms", "paused ms"))
+    for t in ("unix", "file", "total"):
+        sel = [m for m in migs if t in ("total", m["transport"])]
+        row = [len([m for m in sel if m["from"] + "->" + m["to"] == d])
+               for d in dirs]
+        dt, pa = [m["downtime_ms"] or 0 for m in sel], list(map(paused, sel))
+        pol = len([m for m in sel if m["polling_at_start"]])
+        table[t] = dict(zip(dirs, row), polling_at_start=pol,
+                        downtime_ms=dt, paused_ms=pa)
+        print("%-9s %5d %5d %6d %8d %12s %12s" % (t, *row, sum(row), pol, *[
+            "%d-%d" % (min(x), max(x)) if x else "-" for x in (dt, pa)]))
+    down = [m["downtime_ms"] for m in migs if m["downtime_ms"] is not None]
+    pa, caught = list(map(paused, migs)), table["total"]["polling_at_start"]
+    s = doc["summary"] = dict(
+        migrations_done=len(migs), migrations_requested=run.a.migrations,
+        by_transport_direction=table, caught_polling=caught,
+        verify_errors=doc.get("verify_errors"), fio_ios=doc.get("fio_ios"),
+        fio_rounds=len(doc.get("rounds", [])), downtime_ms=down,
+        guest_paused_ms=pa, total_s=doc.get("total_s"),
+        dest_polling_after_ms=[m["dest_polling_after_ms"] for m in migs],
+        pre_samples=[m["pre_samples"] for m in migs])
+    print("migrations done: %d of %d; caught polling at start: %d of %d\n"
+          "fio: %d rounds, %s I/Os, verify errors: %s" % (
+              len(migs), run.a.migrations, caught, len(migs),
+              s["fio_rounds"], s["fio_ios"], s["verify_errors"]))
+    if down:
+        print("downtime ms: min %d avg %d max %d; guest paused ms (downtime "
+              "+ switch-over seen by the host): min %d avg %d max %d" % (
+                  min(down), sum(down) / len(down), max(down),
+                  min(pa), sum(pa) / len(pa), max(pa)))
+    print("requests served by each destination right after the migration: "
+          "%s\ndestination seen polling after (ms): %s\nstats samples "
+          "taken before migrate until a queue polled: %s" % (", ".join(
+              "%d in %.1fs" % (m["dest_requests"], m["dest_observed_ms"] /
+                               1000) for m in migs),
+              s["dest_polling_after_ms"], s["pre_samples"]))
+
+
+def parse_args(argv=None):
+    class Help(argparse.RawDescriptionHelpFormatter,
+               argparse.ArgumentDefaultsHelpFormatter):
+        pass
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 epilog="\n".join(__doc__.split("\n")[2:]),
+                                 formatter_class=Help)
+    for opt, kind, default, text in (
+            ("migrations", int, 4, "migrations, A->B, B->A, ..."),
+            ("transport", ("both", "unix", "file"), "both", "both: unix, "
+             "file, file, unix, ... (each transport each way)"),
+            ("out", str, os.path.join(paths.BUILD, "migrate"), "results"),
+            ("round-size", fio.parse_size, "32M", "per fio job and round"),
+            ("iodepth", int, 16, "fio iodepth per job (2 jobs)"),
+            ("verify-backlog", int, 512, "fio verify_backlog"),
+            ("disk-size", fio.parse_size, "256M", "the image's size"),
+            ("disk-dir", str, "/dev/shm", "image and migration files"),
+            ("mem", str, "512M", "guest RAM"),
+            ("device-prop", "append", [], "more -device properties, k=v,..."),
+            ("poll-wait", float, 5.0, "s to wait for a queue polling"),
+            ("settle", float, 15.0, "s for the destination to serve, poll"),
+            ("dwell", float, 2.0, "s the guest runs on each side"),
+            ("autostart", "store_true", False, "destinations start by "
+             "themselves (default: -S; loaded indexes compared, then cont)"),
+            ("max-bandwidth", int, 4 << 30, "migrate-set-parameters, B/s"),
+            ("downtime-limit", int, 300, "migrate-set-parameters, ms"),
+            ("migration-timeout", int, 120, "s"),
+            ("boot-timeout", int, 120, "s"),
+            ("round-timeout", int, 150, "guest watchdog per fio round (s)"),
+            ("max-rounds", int, 500, "fio rounds at most"),
+            ("timeout", int, 240, "the whole run (s)"),
+            ("qemu", str, paths.QEMU, "QEMU binary"),
+            ("qemu-img", str, paths.QEMU_IMG, "qemu-img binary")):
+        kw = {"action": kind} if isinstance(kind, str) else {
+            "choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        ap.add_argument("--" + opt, default=default, help=text, **kw)
+    args = ap.parse_args(argv)
+    if args.migrations < 1:
+        ap.error("--migrations must be >= 1")
+    if args.disk_size < 2 * args.round_size:
+        ap.error("--disk-size must hold 2 x --round-size")
+    args.settle, args.out = max(args.settle, args.dwell), os.path.abspath(
+        args.out)
+    return args
+
+
+def main():
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda n, f: sys.exit(128 + n))
+    run = Run(parse_args())
+    doc = run.doc
+    try:
+        run.setup()
+        run.go()
+    except (KeyboardInterrupt, SystemExit) as e:
+        doc["error"] = "interrupted (%s)" % type(e).__name__
+    except (Failure, OSError, subprocess.CalledProcessError) + ERRORS as e:
+        doc["error"] = str(e) if isinstance(e, (Failure, GuestError)) else \
+            "%s: %s" % (type(e).__name__, e)
+    finally:
+        run.cleanup()
+    if doc.get("error"):
+        checks.log("migrate", doc["error"])
+    doc["total_s"], con = round(time.monotonic() - run.t0, 1), run.console
+    for i, _, why in con.markers("FAILED")[:1] if con else []:
+        doc["guest_failed"], doc["guest_report"] = why or "?", list(
+            itertools.takewhile(lambda ln: "===VBP-FAILED-END===" not in ln,
+                                con.text(i + 1)))
+    if con:
+        doc.update(console_tail=con.tail(40), guest_boot=con.boot,
+                   guest_rounds_line=next((ln for ln in con.text()
+                                           if ln.startswith("rounds ")), None))
+        try:
+            evaluate(run)
+        except Exception as e:            # noqa: BLE001 (report, go on)
+            run.check("evaluation", False, "%s: %s" % (type(e).__name__, e))
+    else:
+        run.check("set-up", False, doc.get("error", ""))
+    if doc.get("error"):
+        run.check("run completed", False, doc["error"])
+    summary(run)
+    out = os.path.join(run.a.out, "migrate.json")
+    print("total %.1f s; results in %s" % (doc["total_s"], out))
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+    return run.c.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
