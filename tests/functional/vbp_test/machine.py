@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 from . import paths
 from .console import Console, pipe_source, socket_source
@@ -142,6 +143,17 @@ def qemu_argv(kernel, initrd, append, blockdev, device, iothreads=(),
     return argv + ["-device", json.dumps(device)] + list(extra)
 
 
+def until(probe, done, timeout, interval=0.05):
+    """Calls @probe() until done(its value) or @timeout s; returns the last
+    value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
 def _die_with_parent():
     """In the child before exec: SIGKILL when the test dies, so that no
     QEMU outlives it even if it is killed outright."""
@@ -218,6 +230,20 @@ class Qemu:
     def stats(self, path="/machine/peripheral/disk0"):
         """The device's stats (a list, one dict a queue)."""
         return self.qmp.cmd("qom-get", {"path": path, "property": "stats"})
+
+    def status(self):
+        return self.qmp.cmd("query-status")["status"]
+
+    def block_active(self):
+        """{node-name: active} of every block node."""
+        return {n.get("node-name"): n.get("active") for n in
+                self.qmp.cmd("query-named-block-nodes", {"flat": True})}
+
+    def queue_status(self, nq, path="/machine/peripheral/disk0"):
+        """x-query-virtio-queue-status of queues 0..nq-1 (try_cmd)."""
+        return [self.qmp.try_cmd("x-query-virtio-queue-status", {
+            "path": path + "/virtio-backend", "queue": i})
+            for i in range(nq)]
 
     def stop(self, timeout=10, quit=False):
         """Waits for QEMU to exit (after "quit" if @quit), then ends it;
