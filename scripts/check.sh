@@ -6,7 +6,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
 t0=$(date +%s)
 
-"$TOP/scripts/setup-host.sh" build fuzz || exit 1
+"$TOP/scripts/setup-host.sh" build fuzz ceph || exit 1
 "$TOP/scripts/build.sh" --no-deps || { echo "0 passed, 1 failed"; exit 1; }
 # clang + ASan/UBSan + libFuzzer build for the fuzz and asan suites
 "$TOP/scripts/build-fuzz.sh" --no-deps || { echo "0 passed, 1 failed"; exit 1; }

@@ -6,7 +6,7 @@
 # 10.2.2 beside newer uploads) are derived from the machine's own Debian
 # entry: no archive host name is written here.
 #
-# Usage: scripts/setup-host.sh [build|guest|libvirt|fuzz|all]...
+# Usage: scripts/setup-host.sh [build|guest|libvirt|fuzz|ceph|all]...
 set -euo pipefail
 
 SUDO=
@@ -102,6 +102,9 @@ BUILD_PKGS=(
 # clang + libFuzzer/ASan/UBSan runtimes for the sanitizer/fuzz build
 FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 GUEST_PKGS=(busybox-static cpio lz4 xz-utils zstd python3-matplotlib linux-perf)
+# A single-node Ceph cluster for the rbd test (tests/functional/ceph-cluster.sh:
+# a monitor and one OSD, no manager needed)
+CEPH_PKGS=(ceph-mon ceph-osd ceph-common)
 # Every libvirt package by its suite: a mix of bookworm's 9.0 and
 # bookworm-backports' 11.x does not install.
 LIBVIRT_PKGS=()
@@ -122,6 +125,7 @@ for what in "$@"; do
     guest) install_pkgs "${GUEST_PKGS[@]}" ;;
     libvirt) install_pkgs "${LIBVIRT_PKGS[@]}" ;;
     fuzz) install_pkgs "${FUZZ_PKGS[@]}" ;;
+    ceph) install_pkgs "${CEPH_PKGS[@]}" ;;
     all) install_pkgs "${BUILD_PKGS[@]}" "${GUEST_PKGS[@]}" ;;
     apt) setup_apt ;;
     *) log "unknown set '$what'"; exit 1 ;;
