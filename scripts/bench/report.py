@@ -1,30 +1,202 @@
-"""benchmark.py's report: results.md and the plots (iops.png,
-latency.png, notifications.png, cpu.png) of its results document."""
+"""benchmark.py's results: the metrics of each boot's raw document,
+results.json (spread over the rounds, ratios to A, checks), results.md and
+the plots (iops.png, latency.png, notifications.png, cpu.png)."""
+import json
 import os
+import statistics
 
 IDLE = "idle"
 OTHERS_WARN = 0.5     # a boot with more CPUs of others' load is flagged
-# metric -> (label, unit, better: "higher"/"lower"/None)
+ALL_AGREE = ("fio, guest block layer and device request counts agree; "
+             "virtio-blk-poll's kick counter matches its IOThreads' eventfd "
+             "reads; idle IOThreads used < 2% of a CPU and no queue was left "
+             "polling")
+# metric -> (label, unit); lower is better, but for the two IOPS ones
 METRICS = {
-    "iops": ("IOPS", "", "higher"),
-    "lat_p50_us": ("lat p50", "us", "lower"),
-    "lat_p99_us": ("lat p99", "us", "lower"),
-    "lat_p99.9_us": ("lat p99.9", "us", "lower"),
-    "kicks_per_io": ("guest kicks / I/O", "", "lower"),
-    "irqs_per_io": ("guest interrupts / I/O", "", "lower"),
-    "iot_cpu_s_per_kio": ("IOThread CPU s / 1000 I/O", "s", "lower"),
-    "iops_per_qemu_cpu_s": ("I/O per CPU-second of all QEMU threads",
-                            "", "higher"),
-    "uring_enter_per_io": ("io_uring_enter / I/O (all QEMU)", "", "lower"),
-    "wait_per_io": ("ppoll + epoll_pwait / I/O (all QEMU)", "", "lower"),
-    "syscalls_per_io": ("system calls / I/O (all QEMU)", "", "lower"),
+    "iops": ("IOPS", ""),
+    "lat_p50_us": ("lat p50", "us"),
+    "lat_p99_us": ("lat p99", "us"),
+    "lat_p99.9_us": ("lat p99.9", "us"),
+    "kicks_per_io": ("guest kicks / I/O", ""),
+    "irqs_per_io": ("guest interrupts / I/O", ""),
+    "iot_cpu_s_per_kio": ("IOThread CPU s / 1000 I/O", "s"),
+    "iops_per_qemu_cpu_s": ("I/O per CPU-second of all QEMU threads", ""),
+    "uring_enter_per_io": ("io_uring_enter / I/O (all QEMU)", ""),
+    "wait_per_io": ("ppoll + epoll_pwait / I/O (all QEMU)", ""),
+    "syscalls_per_io": ("system calls / I/O (all QEMU)", ""),
 }
-IDLE_METRICS = {
-    "iot_cpu_pct": ("serving IOThreads, % of one CPU", "%"),
-    "vcpu_cpu_pct": ("vCPU threads, % of one CPU", "%"),
-    "qemu_cpu_pct": ("all of QEMU, % of one CPU", "%"),
-}
+IDLE_METRICS = {"iot_cpu_pct": "serving IOThreads, % of one CPU",
+                "vcpu_cpu_pct": "vCPU threads, % of one CPU",
+                "qemu_cpu_pct": "all of QEMU, % of one CPU"}
 COLORS = {"A": "#7f7f7f", "B": "#1f77b4", "C": "#d62728", "D": "#2ca02c"}
+
+
+def job_metrics(job, lat_dir):
+    """The numbers of one fio job of one boot (@lat_dir None: the idle
+    phase, with its CPU use in % of one CPU)."""
+    ios = job.get("ios") or 0
+    m, iops, lat = {"ios": ios}, 0.0, None
+    for fj in job.get("fio", {}).get("jobs", []):
+        iops += sum(fj[d]["iops"] for d in ("read", "write", "trim")
+                    if d in fj)
+        lat = lat or fj.get(lat_dir) or fj.get("read") or fj.get("write")
+    m["iops"] = round(iops, 1)
+    for p in ("50", "99", "99.9"):
+        if lat and p in lat.get("lat_ns", {}):
+            m["lat_p%s_us" % p] = round(lat["lat_ns"][p] / 1000, 1)
+    # The device's own kick counter; upstream has none: its IOThreads'
+    # eventfd reads instead
+    own, est = "kicks_per_io" in job, "kicks_est_per_io" in job
+    if own or est:
+        m["kicks_per_io"] = job["kicks_per_io" if own else "kicks_est_per_io"]
+        m["kicks_estimated"] = not own
+    if own and est:
+        m["kicks_est_per_io"] = job["kicks_est_per_io"]
+    if "irqs_per_io" in job:
+        m["irqs_per_io"] = job["irqs_per_io"]
+    cpu = job.get("cpu", {})
+    iot, vcpu = (sum(v.get("run_s", v.get("cpu_s", 0)) for v in threads if v)
+                 for threads in (cpu.get("iothreads", {}).values(),
+                                 cpu.get("vcpus", [])))
+    m["iot_cpu_s"], m["vcpu_cpu_s"] = round(iot, 4), round(vcpu, 4)
+    m["qemu_cpu_s"] = cpu.get("qemu_total_s")
+    if ios:
+        m["iot_cpu_s_per_kio"] = round(iot * 1000 / ios, 5)
+        m["vcpu_cpu_s_per_kio"] = round(vcpu * 1000 / ios, 5)
+    if ios and m["qemu_cpu_s"]:
+        m["iops_per_qemu_cpu_s"] = round(ios / m["qemu_cpu_s"], 1)
+    sc = (job.get("syscalls") or {}).get("process_per_io")
+    if sc:
+        m["uring_enter_per_io"] = sc.get("io_uring_enter", 0)
+        m["wait_per_io"] = round(sc.get("ppoll", 0) +
+                                 sc.get("epoll_pwait", 0), 4)
+        m["syscalls_per_io"] = sc.get("all", 0)
+    secs = m["host_s"] = job.get("host_seconds")
+    m["blk_requests"] = job.get("blk_requests")
+    st = (job.get("device_stats") or {}).get("total")
+    if st:
+        m.update(("device_" + k, st.get(k))
+                 for k in ("requests", "kicks", "notifies"))
+        if st.get("used-updates"):
+            m["requests_per_batch"] = round(
+                st.get("requests", 0) / st["used-updates"], 2)
+        m["poll_ms"] = round(st.get("poll-ns", 0) / 1e6, 1)
+        m.update((k.replace("-", "_"), st.get(k))
+                 for k in ("wakeups", "fast-rw", "fallback-rw"))
+        m["polling_after"] = [q.get("polling") for q in
+                              job["device_stats"].get("queues", [])]
+    for k in ("iot", "vcpu", "qemu") if lat_dir is None and secs else ():
+        if m.get(k + "_cpu_s") is not None:
+            m[k + "_cpu_pct"] = round(m[k + "_cpu_s"] * 100 / secs, 2)
+    return m
+
+
+def series(values):
+    """The values of every round and their median/min/max."""
+    v = [x for x in values if x is not None]
+    return {"values": values, "stats": {
+        "median": statistics.median(v), "min": min(v), "max": max(v),
+        "n": len(v)} if v else None}
+
+
+def aggregate(out, meta, runs):
+    """results.json: per backend, workload, metric and config the values
+    of every round, their median/min/max, and the per-round ratio to A."""
+    wls = meta["workloads"]
+    per = {}      # (backend, config, round) -> {workload: metrics}
+    for e in (e for e in runs if e.get("ok")):
+        with open(os.path.join(out, e["file"])) as f:
+            doc = json.load(f)
+        per[(e["backend"], e["config"], e["round"])] = {
+            j["name"]: job_metrics(j, None if j["name"] == IDLE else
+                                   wls[j["name"]]["lat_dir"])
+            for j in doc.get("jobs", [])
+            if j["name"] == IDLE or j["name"] in wls}
+        e["boot_s"] = doc.get("boot_s")
+        meta.setdefault("guest", doc.get("guest"))
+        meta.setdefault("qemu_argv_example", {})[e["config"]] = \
+            doc.get("qemu_argv")
+    o = meta["options"]
+
+    def values(b, c, w, met):
+        return [per.get((b, c, r), {}).get(w, {}).get(met)
+                for r in range(1, o["rounds"] + 1)]
+
+    def by_metric(b, w, mets):    # {metric: {config: series}}
+        return {met: {c: series(values(b, c, w, met)) for c in o["configs"]}
+                for met in mets}
+    res = {}
+    for b in o["backends"]:
+        res[b] = {w: by_metric(b, w, METRICS) for w in o["workloads"]}
+        for w in o["workloads"]:
+            for met, cell in res[b][w].items():
+                for c, d in cell.items():
+                    if met == "kicks_per_io":
+                        d["estimated"] = any(values(b, c, w,
+                                                    "kicks_estimated"))
+                    if c != "A" and "A" in cell:
+                        d["ratio_to_A"] = series([
+                            round(x / a, 4) if a and x is not None else None
+                            for a, x in zip(cell["A"]["values"],
+                                            d["values"])])
+        if o["idle"] > 0:
+            res[b][IDLE] = by_metric(b, IDLE, list(IDLE_METRICS) +
+                                     ["poll_ms", "wakeups"])
+    doc = {"meta": meta, "runs": runs, "results": res,
+           "per_run": {"%s/%s/r%d" % k: v for k, v in sorted(per.items())},
+           "checks": checks(runs, per)}
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    return doc
+
+
+def checks(runs, per):
+    """Things that look wrong: failed boots, counters that disagree."""
+    notes, load_notes = [], []
+    for e in runs:
+        where = "round %d %s %s" % (e["round"], e["backend"], e["config"])
+        if not e.get("ok"):
+            notes.append("%s attempt %d failed: exit %s, %s" % (
+                where, e["attempt"], e["exit"], e.get("error")))
+        ld = e.get("load") or {}
+        if ld.get("others_cpus", 0) > OTHERS_WARN:
+            load_notes.append(
+                "%s: other processes kept %.2f CPUs busy on average (peak "
+                "%.2f) while it ran: its numbers are disturbed" % (
+                    where, ld["others_cpus"], ld.get("others_max_cpus", 0)))
+    for (b, c, r), jm in sorted(per.items()):
+        for w, m in jm.items():
+            where, ios = "round %d %s %s %s" % (r, b, c, w), m.get("ios") or 0
+            if w == IDLE:
+                if m.get("iot_cpu_pct", 0) > 2:
+                    notes.append("%s: serving IOThreads used %.1f%% of a CPU "
+                                 "while the guest was idle" %
+                                 (where, m["iot_cpu_pct"]))
+                if any(m.get("polling_after") or []):
+                    notes.append("%s: a queue was still polling at the end "
+                                 "of the idle phase" % where)
+                continue
+            if not ios:
+                notes.append("%s: no I/O" % where)
+                continue
+            for key, what in (("blk_requests", "guest block layer completed "
+                               "%d requests, fio counted %d I/Os"),
+                              ("device_requests", "device served %d "
+                               "requests, fio counted %d")):
+                if m.get(key) is not None and \
+                        abs(m[key] - ios) > max(0.01 * ios, 32):
+                    notes.append("%s: " % where + what % (m[key], ios))
+            if "kicks_est_per_io" in m and not m.get("kicks_estimated"):
+                k, e = m["kicks_per_io"], m["kicks_est_per_io"]
+                if abs(k - e) > max(0.1 * k, 0.01):
+                    notes.append("%s: device kicks/IO %.4f but IOThread "
+                                 "eventfd reads/IO %.4f" % (where, k, e))
+            if m.get("irqs_per_io", 0) > 1.05:
+                notes.append("%s: %.3f guest interrupts per I/O" %
+                             (where, m["irqs_per_io"]))
+    if load_notes and not notes:
+        notes.append("every boot passed; " + ALL_AGREE)
+    return notes + load_notes
 
 
 def fmt_s(sec):
@@ -41,12 +213,6 @@ def num(x, unit=""):
         if abs(x) >= bound:
             return f % x
     return "%.3f" % x
-
-
-def abs_cell(d, unit, est):
-    st = d.get("stats")
-    return num(st["median"], unit) + ("~" if est and d.get("estimated")
-                                      else "") if st else "-"
 
 
 def spread_cell(st, fmt=num, none="-"):
@@ -100,13 +266,15 @@ def markdown(doc):
     for b in o["backends"]:
         rows = []
         for w in o["workloads"]:
-            for met, (label, unit, _) in METRICS.items():
+            for met, (label, unit) in METRICS.items():
                 cell = res[b][w][met]
                 if not any(cell[c].get("stats") for c in cfgs):
                     continue
                 rows.append([w, label + (" (%s)" % unit if unit and
                                          unit != "s" else "")] + [
-                    abs_cell(cell[c], unit, met == "kicks_per_io")
+                    num(cell[c]["stats"]["median"], unit) + (
+                        "~" if cell[c].get("estimated") else "")
+                    if cell[c].get("stats") else "-"
                     for c in cfgs] + [spread_cell(
                         (cell[c].get("ratio_to_A") or {}).get("stats"),
                         "%.2f".__mod__, "n/a") for c in cfgs if c != "A"])
@@ -117,7 +285,7 @@ def markdown(doc):
             L += ["", "Idle guest (%d s after the load, no disk I/O; CPU "
                   "time as %% of one host CPU, median (min-max)):" %
                   o["idle"], ""] + table(
-                ["config"] + [v[0] for v in IDLE_METRICS.values()] +
+                ["config"] + list(IDLE_METRICS.values()) +
                 ["polling during idle (ms)"],
                 [[n] + [spread_cell(res[b][IDLE][met][c].get("stats"))
                         for met in list(IDLE_METRICS) + ["poll_ms"]]
@@ -133,10 +301,7 @@ def markdown(doc):
          for e in doc["runs"]])
     L += ["", "## Checks", ""] + (["- " + n for n in doc["checks"]] or [
         "- nothing odd: every boot passed, none with more than %.1f CPUs "
-        "of other processes' load; fio, guest block layer and device "
-        "request counts agree; virtio-blk-poll's kick counter matches its "
-        "IOThreads' eventfd reads; idle IOThreads used < 2%% of a CPU and "
-        "no queue was left polling." % OTHERS_WARN])
+        "of other processes' load; %s." % (OTHERS_WARN, ALL_AGREE)])
     return "\n".join(L + [""])
 
 

@@ -1,22 +1,23 @@
-"""The host side of test_faults.py: error sources under a disk (an image
-on a small tmpfs, loop devices, blkdebug rules), the controller that
-heals them at each VM stop over QMP, and the cleanup of what a killed
-run left (QEMU, loop devices, mounts under /tmp/vbp-faults/PID)."""
+"""The host side of test_faults.py: error sources under the disk (an image
+on a small tmpfs, loop devices, blkdebug rules), the controller that heals
+them at each VM stop over QMP, and the cleanup of the loop devices and
+mounts a killed run left under /tmp/vbp-faults/PID (its QEMU died with it:
+machine.Qemu)."""
 import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
 
-from vbp_test import checks, qmp
+from vbp_test import checks, machine, qmp
 
 WORK_ROOT = "/tmp/vbp-faults"        # mounts and images, one dir per run
 FS_NAME = "vbp-faults"               # source name of our tmpfs mounts
 MiB = 1024 * 1024
 MAX_STOPS = 40                       # a fault that never heals: give up
+PAUSE_INTERVAL = 0.15                # between QMP stop/cont cycles
 
 
 def log(msg):
@@ -34,55 +35,22 @@ def sh(*argv, check=True):
 def losetup(backing):
     """A free loop device on backing (retries the race with other users
     of losetup -f)."""
-    for attempt in range(10):
-        p = subprocess.run(["losetup", "-f", "--show", backing],
-                           capture_output=True, text=True)
-        if p.returncode == 0:
-            return p.stdout.strip()
-        time.sleep(0.2 * (attempt + 1))
-    raise RuntimeError("losetup -f %s: %s" % (backing, p.stderr.strip()))
-
-
-def marker(pid):
-    """A secret object on the command line of the QEMUs of run pid."""
-    return "secret,id=vbp-faults-%d,data=x" % pid
-
-
-def kill_qemus(pid):
-    """The QEMU processes of our run pid: SIGTERM, then SIGKILL."""
-    for p in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/cmdline" % p, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"qemu-system" not in argv[0] or \
-                marker(pid).encode() not in argv:
-            continue
-        log("killing leftover QEMU %s of run %d" % (p, pid))
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(p), sig)
-            for _ in range(50):
-                if not os.path.exists("/proc/" + p):
-                    break
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(int(p), os.WNOHANG)   # if it is our child
-                time.sleep(0.1)
+    p = machine.until(lambda: subprocess.run(
+        ["losetup", "-f", "--show", backing], capture_output=True,
+        text=True), lambda p: p.returncode == 0, 10, 0.5)
+    if p.returncode:
+        raise RuntimeError("losetup -f %s: %s" % (backing, p.stderr.strip()))
+    return p.stdout.strip()
 
 
 def cleanup(path, quiet=False):
     """Under path: loop devices over its files and those stacked on them
     (upper ones first), our tmpfs mounts (deepest first), the files."""
-    try:
-        loops = json.loads(sh("losetup", "-J", "-l") or "{}")
-    except (RuntimeError, ValueError):
-        loops = {}
-    loops = loops.get("loopdevices", [])
-    lower = {lo["name"] for lo in loops
-             if (lo.get("back-file") or "").startswith(path + "/")}
-    upper = {lo["name"] for lo in loops
-             if (lo.get("back-file") or "").split(" ")[0] in lower}
+    loops = json.loads(sh("losetup", "-J", "-l", check=False) or "{}")
+    back = {lo["name"]: (lo.get("back-file") or "").split(" ")[0]
+            for lo in loops.get("loopdevices", [])}
+    lower = {dev for dev, f in back.items() if f.startswith(path + "/")}
+    upper = {dev for dev, f in back.items() if f in lower}
     for dev in sorted(upper) + sorted(lower):
         sh("blockdev", "--setrw", dev, check=False)
         sh("losetup", "-d", dev, check=False)
@@ -93,14 +61,12 @@ def cleanup(path, quiet=False):
                   (line.split()[:2] for line in f) if s == FS_NAME]
     for mnt in sorted(mounts, key=len, reverse=True):
         if (mnt + "/").startswith(path + "/"):
-            sh("umount", mnt, check=False)
-            if os.path.ismount(mnt):
-                sh("umount", "-l", mnt, check=False)
+            sh("umount", "-l", mnt, check=False)   # even if still busy
     shutil.rmtree(path, ignore_errors=True)
 
 
 def cleanup_leftovers():
-    """Runs of this script that were killed: their QEMU, loops, mounts."""
+    """The loops and mounts of runs of this script that were killed."""
     for name in os.listdir(WORK_ROOT) if os.path.isdir(WORK_ROOT) else []:
         if not name.isdigit() or int(name) == os.getpid():
             continue
@@ -109,40 +75,28 @@ def cleanup_leftovers():
             if b"faults.py" in f.read():
                 continue                  # another run, still going
         log("cleaning up after the earlier run %s" % name)
-        kill_qemus(int(name))
         cleanup(os.path.join(WORK_ROOT, name))
 
 
 # --------------------------------------------------------- error sources
-def raw_over(path, driver="file", blkdebug=None):
-    """-blockdev disk0: raw over a file or host_device node @path (under
-    a blkdebug node with rules @blkdebug if not None)."""
-    cache = {"direct": True, "no-flush": False}
-    node = {"driver": driver, "filename": path, "aio": "io_uring",
-            "cache": cache}
-    if blkdebug is not None:
-        node = {"driver": "blkdebug", "image": node}
-        if blkdebug:
-            node["inject-error"] = blkdebug
-    return {"driver": "raw", "node-name": "disk0", "file": node,
-            "cache": cache}
-
-
-class Source:
+class FaultSource:
     """One error source, set up afresh for every guest run: setup()
     returns the -blockdev; arm() switches the fault on before the guest
-    starts; at a stop heal() makes the stopped requests succeed on
-    replay (False: it cannot); rearm() injects it again after a cont."""
-    path = "fast"              # which virtio-blk-poll path must serve
+    starts; at a stop heal() makes the stopped requests succeed on replay
+    (False: it cannot); rearm() injects it again after a cont.  Here no
+    fault: an image on a tmpfs, under blkdebug with @rules unless None
+    (the block layer path); @burn CPU hogs on the host during the run,
+    @pauses QMP stop/cont cycles while a job runs."""
     exact = True               # counts do not depend on timing
     stops_exact = True         # stops do not depend on timing (+-2)
-    burn = 0                   # CPU hogs on the host during the run
     rearms = 0                 # faults injected again after a cont
     rearm_delay = 0.3
-    pauses = 0                 # QMP stop/cont cycles during the job
 
-    def __init__(self, workdir, img=64 * MiB):
-        self.workdir, self.img, self.notes = workdir, img, []
+    def __init__(self, workdir, img=64 * MiB, rules=None, burn=0,
+                 pauses=0):
+        self.workdir, self.img, self.rules = workdir, img, rules
+        self.burn, self.pauses, self.notes = burn, pauses, []
+        self.path = "fast" if rules is None else "fallback"
 
     def image(self, fs=None):
         """A sparse image of img bytes on a tmpfs of its own of fs bytes
@@ -156,23 +110,31 @@ class Source:
             f.truncate(self.img)
         return path
 
+    def blockdev(self, path, driver="file"):
+        """-blockdev disk0: raw over a file or host_device node @path."""
+        cache = {"direct": True, "no-flush": False}
+        node = {"driver": driver, "filename": path, "aio": "io_uring",
+                "cache": cache}
+        if self.rules is not None:
+            node = {"driver": "blkdebug", "image": node}
+            if self.rules:
+                node["inject-error"] = self.rules
+        return {"driver": "raw", "node-name": "disk0", "file": node,
+                "cache": cache}
+
     def setup(self):
-        return raw_over(self.image())
+        return self.blockdev(self.image())
 
     def arm(self):
         pass
 
-    def heal(self, nstop):
+    def heal(self):
         return True
 
-    def rearm(self):
-        pass
-
-    def teardown(self):
-        cleanup(self.workdir, quiet=True)
+    rearm = arm
 
 
-class Enospc(Source):
+class Enospc(FaultSource):
     """A sparse image bigger than the small tmpfs it lives on; with loop,
     behind a loop device (host_device node) that merges nothing."""
     exact = False
@@ -185,15 +147,15 @@ class Enospc(Source):
     def setup(self):
         path = self.image(self.size)
         if not self.loop:
-            return raw_over(path)
+            return self.blockdev(path)
         dev = losetup(path)
         # one loop request per QEMU write: a short write's tail is lost
         with open("/sys/block/%s/queue/nomerges" % os.path.basename(dev),
                   "w") as f:
             f.write("2\n")
-        return raw_over(dev, "host_device")
+        return self.blockdev(dev, "host_device")
 
-    def heal(self, nstop):
+    def heal(self):
         if self.size + self.grow > self.max_fs:
             return False
         self.size += self.grow
@@ -202,7 +164,7 @@ class Enospc(Source):
         return True
 
 
-class LoopEio(Source):
+class LoopEio(FaultSource):
     """/dev/loopU over /dev/loopL over a file on tmpfs; loopL read-only
     makes loopU's writes fail with EIO (armed from the start)."""
 
@@ -215,90 +177,58 @@ class LoopEio(Source):
         self.lower = losetup(self.image())
         upper = losetup(self.lower)
         self.notes.append("%s over %s" % (upper, self.lower))
-        return raw_over(upper, "host_device")
+        return self.blockdev(upper, "host_device")
 
     def rearm(self):
         sh("blockdev", "--setro", self.lower)
 
-    def heal(self, nstop):
+    def heal(self):
         sh("blockdev", "--setrw", self.lower)
         return True
     arm = rearm
 
 
-class Pause(Source):
-    """No fault: the VM is stopped and resumed (QMP stop, cont) again and
-    again while fio runs; with fallback, raw over a blkdebug node without
-    rules, which makes virtio-blk-poll use the block layer."""
-    pauses, pause_interval, burn = 30, 0.15, 2
-
-    def __init__(self, workdir, fallback=False):
-        super().__init__(workdir, 128 * MiB)
-        self.fallback = fallback
-        self.path = "fallback" if fallback else "fast"
-
-    def setup(self):
-        return raw_over(self.image(), blkdebug=[] if self.fallback else None)
-
-
-class Blkdebug(Source):
+class Blkdebug(FaultSource):
     """raw over blkdebug over a file: EIO (or errno) at fixed sectors."""
-    path = "fallback"
 
     def __init__(self, workdir, wsectors=(), rsectors=(), once=False,
                  errno=5, burn=0):
-        super().__init__(workdir)
-        self.rules = [{"event": io + "_aio", "iotype": io, "errno": errno,
-                       "sector": s, "once": once}
-                      for io, sectors in (("write", wsectors),
-                                          ("read", rsectors))
-                      for s in sectors]
-        self.burn = burn
-
-    def setup(self):
-        return raw_over(self.image(), blkdebug=self.rules)
+        super().__init__(workdir, burn=burn, rules=[
+            {"event": io + "_aio", "iotype": io, "errno": errno,
+             "sector": s, "once": once}
+            for io, sectors in (("write", wsectors), ("read", rsectors))
+            for s in sectors])
 
 
 # ------------------------------------------------------------ controller
 class Controller(threading.Thread):
-    """Watches the QMP events of one guest run (second monitor, from
-    runner.run's on_start on); at each io-error stop heals the fault and
+    """Watches the QMP events of one guest run (second monitor, started
+    by runner.run's on_start); at each io-error stop heals the fault and
     sends cont; injects it again after a cont if the source wants
     (rearms); stops and resumes the VM while a job runs (pauses)."""
 
     def __init__(self, source, verbose=False):
         super().__init__(daemon=True)
         self.source, self.verbose = source, verbose
-        self.done, self.started = threading.Event(), threading.Event()
-        self.qemu, self.error = None, None
+        self.done = threading.Event()
+        self.qemu = self.error = self.rearm_at = None
         self.events = []              # {t, event, data}
-        self.stops = []               # {t, n: its index in events, status}
-        self.rearmed = self.pauses = self.console_pos = 0
-        self.in_job = False
+        self.stops = []               # {n: its index in events, status}
+        self.rearmed = self.pauses = 0
 
     def attach(self, qemu):
         self.qemu = qemu
-        self.started.set()
-
-    def blocks(self):
-        """The guest's result blocks {job: {section: lines}}."""
-        return self.qemu.console.blocks if self.qemu else {}
+        self.start()
 
     def _job_running(self):
-        lines = self.qemu.console.text(self.console_pos)
-        self.console_pos += len(lines)
-        for line in lines:
-            if line.startswith("===VBP-READY ") and "dmesg" not in line:
-                self.in_job = True
-            elif line.startswith("===VBP-DONE "):
-                self.in_job = False
-        return self.in_job
+        """A fio job (not the dmesg one) is between READY and DONE."""
+        con = self.qemu.console
+        ready = [i for i, _, name in con.markers("READY") if name != "dmesg"]
+        done = [i for i, _, _ in con.markers("DONE")]
+        return max(ready, default=-1) > max(done, default=-1)
 
     def run(self):
         try:
-            while not self.started.wait(0.1):
-                if self.done.is_set():
-                    return
             mon = qmp.QMP(self.qemu.sock("qmp-user"), 30)   # this thread's
             try:
                 self._watch(mon)
@@ -309,19 +239,19 @@ class Controller(threading.Thread):
                 self.error = "controller: %s: %s" % (type(e).__name__, e)
 
     def _watch(self, mon):
-        rearm_at, t0, next_pause, seen = None, time.monotonic(), 0, 0
+        t0, next_pause = time.monotonic(), 0
         while True:
             # QEMU gone or the run over: what is left to read, then out
             end = self.done.is_set() or self.qemu.proc.poll() is not None
             try:
-                mon.wait_event("STOP", 0.01 if end else 0.05, since=seen)
+                mon.wait_event("STOP", 0.01 if end else 0.05,
+                               since=len(self.events))
             except qmp.Error:
                 return
-            new = mon.events[seen:]
-            seen += len(new)
+            new = mon.events[len(self.events):]
             now = time.monotonic()
-            if rearm_at and now >= rearm_at:
-                rearm_at = None
+            if self.rearm_at and now >= self.rearm_at:
+                self.rearm_at = None
                 self.rearmed += 1
                 self.source.rearm()
                 if self.verbose:
@@ -332,32 +262,35 @@ class Controller(threading.Thread):
                 time.sleep(0.05)
                 mon.cmd("cont")
                 self.pauses += 1
-                next_pause = time.monotonic() + self.source.pause_interval
+                next_pause = time.monotonic() + PAUSE_INTERVAL
             if not new and end:
                 return
             for ev in new:
                 self.events.append({"t": round(ev["t"] - t0, 3), "event":
                                     ev["event"], "data": ev.get("data", {})})
-                if ev["event"] != "STOP":
-                    continue
-                status = mon.cmd("query-status").get("status")
-                self.stops.append({"t": self.events[-1]["t"], "status":
-                                   status, "n": len(self.events) - 1})
-                if status != "io-error":
-                    continue
-                if len(self.stops) > MAX_STOPS or \
-                        not self.source.heal(len(self.stops)):
-                    self.error = "fault did not heal after %d stops: " \
-                        "quit" % len(self.stops)
-                    mon.cmd("quit")
+                if ev["event"] == "STOP" and not self._stopped(mon):
                     return
-                time.sleep(0.05)
-                mon.cmd("cont")
-                self.stops[-1]["cont"] = True
-                if self.verbose:
-                    log("stop %d (io-error) healed, cont" % len(self.stops))
-                if self.rearmed < self.source.rearms:
-                    rearm_at = time.monotonic() + self.source.rearm_delay
+
+    def _stopped(self, mon):
+        """At a STOP: on an I/O error, heals and sends cont; False when
+        the fault did not heal (QEMU told to quit)."""
+        status = mon.cmd("query-status").get("status")
+        self.stops.append({"status": status, "n": len(self.events) - 1})
+        if status != "io-error":
+            return True
+        if len(self.stops) > MAX_STOPS or not self.source.heal():
+            self.error = "fault did not heal after %d stops: quit" % len(
+                self.stops)
+            mon.cmd("quit")
+            return False
+        time.sleep(0.05)
+        mon.cmd("cont")
+        self.stops[-1]["cont"] = True
+        if self.verbose:
+            log("stop %d (io-error) healed, cont" % len(self.stops))
+        if self.rearmed < self.source.rearms:
+            self.rearm_at = time.monotonic() + self.source.rearm_delay
+        return True
 
     def finish(self):
         self.done.set()

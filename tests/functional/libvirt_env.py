@@ -1,14 +1,12 @@
-"""What test_libvirt.py runs on (nothing else uses it): libvirt on the
-host, the test's domain and its images.
+"""What test_libvirt.py runs on: libvirt (installed when missing), its
+daemons in a private mount namespace, virsh, the host's processes,
+threads and cgroups, and the test's domain and images.
 
-The packages (installed from bookworm-backports by name when missing),
-virtlogd and libvirtd of the test's own in a private mount namespace
-(Libvirt), virsh, and what the test reads of the host's processes,
-threads and cgroups.  Nothing on the host's /etc or /var changes: the
-daemons see a private copy of /etc/libvirt and private /run/libvirt,
-/var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt, all under the
-work directory, and are stopped by pid.
+Nothing on the host's /etc or /var changes: the daemons see a private
+copy of /etc/libvirt and private /run, /var/lib, /var/cache and /var/log
+libvirt directories, all under the work directory, and are stopped by pid.
 """
+import glob
 import json
 import os
 import re
@@ -16,37 +14,20 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from contextlib import suppress
 from xml.sax.saxutils import escape, quoteattr
 
 from vbp_test import checks, fio, machine, paths
 
-# Every libvirt package from bookworm-backports (11.x: the queue mapping
-# needs >= 10.0), each named with its suite: they depend on each other
-# with "= version", and apt takes a dependency from the default release
-# (bookworm, 9.0) otherwise.  libvirt-daemon-driver-qemu pulls Debian's
-# qemu-system-x86 too (unused: the domain names our emulator).
-BPO = "bookworm-backports"
-LIBVIRT_PKGS = [
-    "libvirt-daemon-system", "libvirt-clients", "libvirt-daemon",
-    "libvirt-daemon-driver-qemu", "libvirt0", "libvirt-common",
-    "libvirt-daemon-common", "libvirt-daemon-log",
-    "libvirt-daemon-config-network", "libvirt-daemon-config-nwfilter",
-    "libvirt-daemon-driver-network", "libvirt-daemon-driver-nodedev",
-    "libvirt-daemon-driver-nwfilter", "libvirt-daemon-driver-secret",
-    "libvirt-daemon-driver-storage"]
-# The test's domain (see DOMAIN).
+BPO = "bookworm-backports"        # libvirt 11.x: the queue mapping needs 10
 IOTHREAD_PIN = {1: "0", 2: "1"}   # <iothreadpin>: iothread -> host CPUs
 # <vcpupin>: vCPU k away from queue k's poller (2 host CPUs: can't avoid
 # all sharing, see docs/libvirt.md)
 VCPU_PIN = {0: "1", 1: "0"}
 QUEUE_IOTHREAD = {0: 1, 1: 2}     # disk queue -> iothread id
-MAPPING = {i: [q for q, j in QUEUE_IOTHREAD.items() if j == i]
-           for i in sorted(set(QUEUE_IOTHREAD.values()))}
+MAPPING = {1: [0], 2: [1]}        # the same: iothread id -> its queues
 NQUEUES = 2
-# a device property of its own, set through <qemu:override> too
-POLL_IDLE_NS = 100000
+POLL_IDLE_NS = 100000             # a device property, by <qemu:override>
 DISK_SIZE = 256 << 20
 PHASE_SIZE = 64 << 20             # each fio phase has its own region
 # name, guest vCPU (taskset mask 1 << vcpu), disk region
@@ -66,16 +47,14 @@ def log(msg):
 
 
 def run(argv, timeout=60, check=False, env=None):
-    """subprocess.run with a timeout that never hangs: a command that
-    outlives it is killed and reported as rc 124."""
+    """subprocess.run; a command that outlives @timeout is killed and
+    reported as rc 124."""
     try:
         p = subprocess.run(argv, capture_output=True, text=True,
                            timeout=timeout, env=env)
     except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else \
-            (e.stdout or "")
-        p = subprocess.CompletedProcess(argv, 124, out,
-                                        "timed out after %ss" % timeout)
+        p = subprocess.CompletedProcess(argv, 124, (e.stdout or b"").decode(
+            errors="replace"), "timed out after %ss" % timeout)
     except OSError as e:
         p = subprocess.CompletedProcess(argv, 127, "", str(e))
     if check and p.returncode != 0:
@@ -84,30 +63,29 @@ def run(argv, timeout=60, check=False, env=None):
     return p
 
 
-# ------------------------------------------------------------ installing
-def pkg_installed(name):
-    """(installed?, version) of a Debian package."""
+def pkg_version(name):
+    """The version of Debian package @name, None when not installed."""
     p = run(["dpkg-query", "-W", "-f=${Status} ${Version}", name], 20)
-    return p.returncode == 0 and "install ok installed" in p.stdout, \
-        p.stdout.split()[-1] if p.stdout.strip() else ""
+    if p.returncode == 0 and "install ok installed" in p.stdout:
+        return p.stdout.split()[-1]
 
 
 def libvirt_missing():
     return [n for n in ("libvirt-daemon", "libvirt-daemon-driver-qemu",
-                        "libvirt-clients") if not pkg_installed(n)[0]] + \
+                        "libvirt-clients") if not pkg_version(n)] + \
         [t for t in ("virsh", "libvirtd", "virtlogd") if not shutil.which(
             t, path="/usr/bin:/usr/sbin:/bin:/sbin")]
 
 
-def install_libvirt(suite):
-    """Installs libvirt by package name from @suite, starting no service
-    (a temporary policy-rc.d when the host has none)."""
-    if suite == BPO:
-        run([os.path.join(paths.ROOT, "scripts", "setup-host.sh"), "apt"],
-            600, check=True)
-        pkgs = ["%s/%s" % (p, suite) for p in LIBVIRT_PKGS]
-    else:                   # the default release: apt resolves the rest
-        pkgs = LIBVIRT_PKGS[:4]
+def ensure_libvirt(no_install, suite):
+    """Installs libvirt when missing, starting no service (a temporary
+    policy-rc.d when the host has none); returns its version."""
+    missing = libvirt_missing()
+    if missing and no_install:
+        raise Abort("libvirt missing (%s) and --no-install" %
+                    ", ".join(missing))
+    if not missing:
+        return pkg_version("libvirt-daemon")
     policy = "/usr/sbin/policy-rc.d"
     made_policy = not os.path.exists(policy)
     if made_policy:
@@ -115,14 +93,24 @@ def install_libvirt(suite):
             f.write("#!/bin/sh\n# test_libvirt.py: no service starts\n"
                     "exit 101\n")
         os.chmod(policy, 0o755)
+    log("installing libvirt from %s" % suite)
     try:
-        log("installing %s" % " ".join(pkgs))
-        run(["nice", "apt-get", "install", "-y", "-q",
-             "--no-install-recommends"] + pkgs, 1200, check=True,
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        if suite == BPO:      # every package named with its suite
+            run([os.path.join(paths.ROOT, "scripts", "setup-host.sh"),
+                 "libvirt"], 1200, check=True)
+        else:                 # the default release: apt resolves the rest
+            run(["nice", "apt-get", "install", "-y", "-q",
+                 "--no-install-recommends", "libvirt-daemon-system",
+                 "libvirt-clients", "libvirt-daemon",
+                 "libvirt-daemon-driver-qemu"], 1200, check=True,
+                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     finally:
         if made_policy:
             os.unlink(policy)
+    missing = libvirt_missing()
+    if missing:
+        raise Abort("still missing after install: %s" % ", ".join(missing))
+    return pkg_version("libvirt-daemon")
 
 
 # ------------------------------------------------ processes and threads
@@ -141,20 +129,16 @@ def pid_alive(pid):
 
 
 def wait_gone(pid, timeout, sig=None):
-    """Sends @sig (if given) and waits until @pid has exited (a zombie
-    counts as gone: the daemons are pid 1's children once they daemonized,
-    and pid 1 reaps them).  The test must not become a child subreaper:
-    libvirt waits for its daemonized QEMU capability probes to vanish, and
-    their zombies would then be ours, unreaped while we wait for virsh."""
+    """Sends @sig (if given); True once @pid has exited.  A zombie counts
+    as gone: pid 1 reaps the daemonized processes.  (The test must not be
+    a child subreaper: libvirt waits for its daemonized QEMU capability
+    probes to vanish, and their zombies would be ours, unreaped while we
+    wait for virsh.)"""
     if sig:
         with suppress(OSError):
             os.kill(pid, sig)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
+    return not machine.until(lambda: pid_alive(pid), lambda alive: not alive,
+                             timeout, 0.1)
 
 
 def mntns(pid):
@@ -193,17 +177,17 @@ def thread_sample(tid):
         return None
 
 
-class Sampler:
-    """Samples the threads @tids {name: tid} every 20 ms while it runs (a
-    with block): .cpus {name: {cpu: samples}}, on which CPU each ran (only
-    samples where it ran since the last one count)."""
+class Sampler(threading.Thread):
+    """While it runs (a with block), samples the threads @tids {name: tid}
+    every 20 ms: .cpus {name: {cpu: samples}}, on which CPU each ran (a
+    sample counts only if the thread ran since the last one)."""
 
     def __init__(self, tids):
+        super().__init__(daemon=True)
         self.tids, self.cpus = tids, {k: {} for k in tids}
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
+    def run(self):
         last = {k: thread_sample(t) for k, t in self.tids.items()}
         while not self.done.wait(0.02):
             for k, tid in self.tids.items():
@@ -213,25 +197,18 @@ class Sampler:
                 last[k] = s
 
     def __enter__(self):
-        self.thread.start()
+        self.start()
         return self
 
     def __exit__(self, *exc):
         self.done.set()
-        self.thread.join(5)
+        self.join(5)
 
 
 def cgroup_dirs():
     """Every directory under /sys/fs/cgroup/*/machine*."""
-    out = set()
-    for ctrl in os.listdir("/sys/fs/cgroup") \
-            if os.path.isdir("/sys/fs/cgroup") else []:
-        base = os.path.join("/sys/fs/cgroup", ctrl)
-        for n in os.listdir(base) if os.path.isdir(base) else []:
-            if n.startswith("machine") and \
-                    os.path.isdir(os.path.join(base, n)):
-                out.update(d for d, _, _ in os.walk(os.path.join(base, n)))
-    return out
+    return {d for top in glob.glob("/sys/fs/cgroup/*/machine*")
+            if os.path.isdir(top) for d, _, _ in os.walk(top)}
 
 
 def remove_new_cgroups(before):
@@ -305,18 +282,17 @@ class Libvirt:
                         (p.returncode, p.stderr.strip(), self.log_tail()))
         self.mntns = mntns(self.pids["libvirtd"])
         self.uri = "qemu:///system?socket=%s/run/libvirt-sock" % w
-        deadline = time.monotonic() + 60
-        while (v := self.virsh("uri", timeout=20)).returncode != 0:
-            if time.monotonic() > deadline:
-                raise Abort("libvirtd does not answer: %s%s" %
-                            (v.stderr.strip(), self.log_tail()))
-            time.sleep(0.5)
+        v = machine.until(lambda: self.virsh("uri", timeout=20),
+                          lambda v: v.returncode == 0, 60, 0.5)
+        if v.returncode != 0:
+            raise Abort("libvirtd does not answer: %s%s" %
+                        (v.stderr.strip(), self.log_tail()))
 
-    def log_tail(self, what="log/libvirtd.log", n=15):
+    def log_tail(self, what="log/libvirtd.log"):
         """The last lines of a log in the work directory, for a message."""
         lines = (read(os.path.join(self.work, what)) or "").splitlines()
         return "\n  %s: %s" % (os.path.basename(what), "\n  ".join(
-            lines[-n:])) if lines else ""
+            lines[-15:])) if lines else ""
 
     def ns_pids(self):
         """Processes still in the daemons' mount namespace."""
@@ -334,7 +310,6 @@ class Libvirt:
             with suppress(OSError):
                 os.rmdir(host)
 
-    # ---- virsh
     def virsh(self, *args, timeout=60):
         return run(["virsh", "-c", self.uri] + list(args), timeout)
 
@@ -364,25 +339,10 @@ class Libvirt:
         return {int(m.group(1)): m.group(2) for m in re.finditer(
             r"^\s*(\d+)\s+(\S+)\s*$", self.ok("iothreadinfo", dom), re.M)}
 
-    def domblkstat(self, dom, dev="vda"):
+    def domblkstat(self, dom):
         return {p[1]: int(p[2]) for p in map(
-            str.split, self.ok("domblkstat", dom, dev).splitlines())
+            str.split, self.ok("domblkstat", dom, "vda").splitlines())
             if len(p) == 3 and p[2].lstrip("-").isdigit()}
-
-
-def ensure_libvirt(no_install, suite):
-    """Installs libvirt when missing (unless @no_install); its version."""
-    missing = libvirt_missing()
-    if missing and no_install:
-        raise Abort("libvirt missing (%s) and --no-install" %
-                    ", ".join(missing))
-    if missing:
-        install_libvirt(suite)
-        missing = libvirt_missing()
-        if missing:
-            raise Abort("still missing after install: %s" %
-                        ", ".join(missing))
-    return pkg_installed("libvirt-daemon")[1]
 
 
 # ------------------------------------------------- the domain, its images
@@ -391,8 +351,8 @@ DOMAIN = """\
   <name>%(name)s</name>
   <memory unit='MiB'>512</memory>
   <vcpu placement='static'>2</vcpu>
-  <iothreads>%(niot)d</iothreads>
-  <iothreadids>%(iotids)s</iothreadids>
+  <iothreads>2</iothreads>
+  <iothreadids><iothread id='1'/><iothread id='2'/></iothreadids>
   <cputune>%(pins)s</cputune>
   <os>
     <type arch='x86_64' machine='q35'>hvm</type>
@@ -451,21 +411,22 @@ class Images:
         # /job/run.sh runs each phase's fio pinned to one vCPU: blk-mq
         # sends its requests to that vCPU's hardware queue (queue k for
         # vCPU k).
-        files = {"run.sh": "\n".join(
-            ["# generated by test_libvirt.py", "for q in /sys/block/vd*/"
-             "queue/scheduler; do echo none > $q; done"] +
-            ["rm -f /tmp/vbp/%(n)s.json; vbp_cmd %(n)s %(t)d -- taskset "
-             "%(mask)x fio --output-format=json --output=/tmp/vbp/%(n)s.json"
-             " --eta=never /job/%(n)s.fio" %
-             {"n": n, "t": job_timeout, "mask": 1 << vcpu}
-             for n, vcpu, _ in PHASES]) + "\n"}
-        for n, _, region in PHASES:
+        script = ["# generated by test_libvirt.py", "for q in /sys/block/"
+                  "vd*/queue/scheduler; do echo none > $q; done"]
+        files = {}
+        for n, vcpu, region in PHASES:
+            script.append(
+                "rm -f /tmp/vbp/%(n)s.json; vbp_cmd %(n)s %(t)d -- taskset "
+                "%(mask)x fio --output-format=json --output=/tmp/vbp/%(n)s"
+                ".json --eta=never /job/%(n)s.fio" %
+                {"n": n, "t": job_timeout, "mask": 1 << vcpu})
             files[n + ".fio"] = fio.job(
                 [("randwrite-verify", dict(
                     rw="randwrite", io_size=io_size, verify="crc32c",
                     do_verify=1, verify_fatal=1))],
                 filename="/dev/vda", direct=1, ioengine="io_uring", bs="4k",
                 iodepth=16, offset=region * PHASE_SIZE, size=PHASE_SIZE)
+        files["run.sh"] = "\n".join(script) + "\n"
         machine.make_initrd(self.initrd, meta["initrd"], files)
         with open(self.disk, "wb") as f:
             f.truncate(DISK_SIZE)
@@ -483,7 +444,7 @@ class Images:
         """The guest console socket of domain @name (QEMU listens)."""
         return os.path.join(self.work, "chr", name + ".sock")
 
-    def xml(self, name, fname, mapping=MAPPING, niot=2):
+    def xml(self, name, fname, mapping=MAPPING):
         """Writes domain @name's XML to @fname in the work directory.
         mapping: {iothread id: [queue ids]}."""
         jt = self.job_timeout
@@ -491,21 +452,19 @@ class Images:
         cmdline = machine.cmdline(60 + (len(PHASES) + 1) * (jt + 60), jt,
                                   extra=["vbp.sync_timeout=120"])
         text = DOMAIN % {
-            "name": escape(name), "niot": niot, "queues": NQUEUES,
-            "iotids": "".join("<iothread id='%d'/>" % i
-                              for i in range(1, niot + 1)),
+            "name": escape(name), "queues": NQUEUES, "idle": POLL_IDLE_NS,
             "pins": "".join("<vcpupin vcpu='%d' cpuset='%s'/>" % kv
                             for kv in sorted(VCPU_PIN.items())) + "".join(
                 "<iothreadpin iothread='%d' cpuset='%s'/>" % kv
-                for kv in sorted(IOTHREAD_PIN.items()) if kv[0] <= niot),
+                for kv in sorted(IOTHREAD_PIN.items())),
             "iotmap": "".join("<iothread id='%d'>%s</iothread>" % (
                 i, "".join("<queue id='%d'/>" % q for q in qs))
                 for i, qs in sorted(mapping.items())),
             "kernel": escape(self.kernel), "initrd": escape(self.initrd),
             "cmdline": escape(cmdline), "emulator": escape(self.qemu),
-            "disk": quoteattr(self.disk), "idle": POLL_IDLE_NS,
-            "sock": quoteattr(self.sock(name)), "serlog": quoteattr(
-                os.path.join(self.work, "chr", name + ".log"))}
+            "disk": quoteattr(self.disk), "sock": quoteattr(self.sock(name)),
+            "serlog": quoteattr(os.path.join(self.work, "chr",
+                                             name + ".log"))}
         path = os.path.join(self.work, fname)
         with open(path, "w") as f:
             f.write(text)

@@ -1,6 +1,6 @@
 # The guest's side of test_lifecycle.py (its /job/lifecycle.sh):
 #   sh /job/lifecycle.sh loop NAME JOBFILE [any]
-#     fio rounds until the host writes "stop" on ttyS1; progress markers
+#     fio rounds until the host writes "stop" on the console; markers
 #     (===VBP-ROUND...===) to the console, the host timestamps them;
 #     "any": on whatever /dev/vd* exists, waiting while there is none
 #     (hot-unplug)
@@ -15,13 +15,14 @@ ios() { grep '"total_ios"' "$1" 2>/dev/null | tr -dc '0-9\n' |
 nver() { grep -c -E 'verify failed|^verify:|bad magic|bad header' "$1"; }
 
 loop() {
-    name=$1 job=$2 mode=$3 ctl=/tmp/vbp/$1.ctl con=/dev/ttyS0 k=0 last=
-    : >"$ctl"
-    stty -F /dev/ttyS1 raw -echo 2>/dev/null
-    cat /dev/ttyS1 >>"$ctl" 2>/dev/null &
-    catpid=$!
+    name=$1 job=$2 mode=$3 stop=/tmp/vbp/$1.stop con=/dev/ttyS0 k=0 last=
+    rm -f "$stop"
+    # the job's stdin is /dev/null; /init reads the console again only
+    # after the job, so this reader is the only one meanwhile
+    ( read -r _l <$con; : >"$stop" ) &
+    rdpid=$!
     echo "===VBP-LOOP-START $name===" >$con
-    while ! grep -q stop "$ctl"; do
+    while [ ! -e "$stop" ]; do
         dev=/dev/vda
         if [ "$mode" = any ]; then
             dev=
@@ -51,7 +52,7 @@ loop() {
         fi
         rm -f "$out.err"
     done
-    kill $catpid 2>/dev/null
+    kill $rdpid 2>/dev/null
     [ -n "$last" ] && cp "$last" "/tmp/vbp/$name.json"
     echo "LOOP-END rounds=$k"
 }

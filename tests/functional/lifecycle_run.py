@@ -1,17 +1,15 @@
 """One guest run of test_lifecycle.py and the checks every case makes.
 
 runner.run() boots the guest in a thread; the case drives QEMU over its
-own QMP (qmp-user.sock), watches the console, and writes "stop" on the
-guest's ttyS1 (a socket chardev) to end the guest's fio loop
-(lifecycle_guest.sh, the guest's /job/lifecycle.sh)."""
+own QMP (qmp-user.sock), watches the console, and writes "stop" on it to
+end the guest's fio loop (lifecycle_guest.sh, the guest's
+/job/lifecycle.sh)."""
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 
-from vbp_test import counters, fio, qmp, runner
+from vbp_test import counters, fio, machine, qmp, runner
 from vbp_test.console import KMSG
 
 DEV = runner.DEV
@@ -53,25 +51,15 @@ def need(problems, *checks):
 class Harness:
     """One guest run: @jobs [(name, shell line, timeout)] then dmesg, with
     the /job @files; the raw disk and virtio-blk-poll as run-guest.py's
-    @args say."""
-    started = []                          # every run, for the clean-up
+    @args say (runner defaults: 2 vCPUs, 2 queues, 256 MiB)."""
 
     def __init__(self, opts, args, jobs, files, pre_device=()):
-        Harness.started.append(self)
-        self.qemu = self.qmp = self.ctl = self.result = None
-        self.cfg = cfg = runner.options([
-            "--qemu", opts.qemu, "--run-root", os.path.join(opts.out, "runs"),
-            "--smp", "2", "--device", "poll", "--num-queues", "2",
-            "--backend", "raw", "--disk-size", "256M"] + args)
+        self.qemu = self.qmp = self.result = None
+        self.cfg = runner.options(["--qemu", opts.qemu, "--run-root",
+                                   os.path.join(opts.out, "runs")] + args)
         jobs = jobs + [DMESG_JOB]
-        cfg.jobs_inline = [{"name": n, "text": "", "timeout": t}
-                           for n, _, t in jobs]
-        # ttyS1 (a -serial would come before the runner's, as ttyS0)
-        self.ctldir = tempfile.mkdtemp(prefix="vbp-lc-")
-        self.ctl_path = os.path.join(self.ctldir, "ctl.sock")
-        cfg.qemu_arg += [
-            "-chardev", "socket,id=vbpctl,path=%s,server=on,wait=off" %
-            self.ctl_path, "-device", "isa-serial,chardev=vbpctl,index=1"]
+        self.cfg.jobs_inline = [{"name": n, "text": "", "timeout": t}
+                                for n, _, t in jobs]
         run = ["for q in /sys/block/vd*/queue/scheduler; do echo none > $q;"
                " done", "export VBP_DISK=/dev/vda"] + [j for _, j, _ in jobs]
         files = dict(files, **{"lifecycle.sh": GUEST_SH, "dmesg.sh": DMESG_SH,
@@ -87,22 +75,34 @@ class Harness:
         except Exception as e:            # noqa: BLE001 (reported)
             self.result = {"exit": 3, "error": "run: " + describe(e)}
 
-    def start(self, loop=None, io=0):
-        """Boots; with @loop, until the guest's loop started and the
-        device took @io requests."""
+    def drive(self, body, wait, problems, loop=None, io=0):
+        """Boots; with @loop, waits until the guest's loop started and the
+        device took @io requests; runs @body(self).  Then waits up to
+        @wait s (none after a failure, which goes to @problems) for the
+        run to end, kills QEMU if it is still there; the run's result."""
         self.thread.start()
-        deadline = time.monotonic() + 60
-        while self.qemu is None:          # on_start: QEMU runs the guest
-            if not self.thread.is_alive() or time.monotonic() > deadline:
+        try:
+            # on_start: QEMU runs the guest
+            if not machine.until(lambda: self.qemu, lambda q: q or not
+                                 self.thread.is_alive(), 60):
                 raise Failed("QEMU did not start within 60 s: %s" %
                              (self.result or {}).get("error"))
-            time.sleep(0.05)
-        self.console = self.qemu.console
-        self.qmp = qmp.QMP(self.qemu.sock("qmp-user"), 30)
-        self.ctl = qmp.connect_unix(self.ctl_path, 30, 0.1)
-        if loop:
-            self.wait_marker("LOOP-START", loop, 120)
-            self.wait_io(io, 60)
+            self.console = self.qemu.console
+            self.qmp = qmp.QMP(self.qemu.sock("qmp-user"), 30)
+            if loop:
+                self.wait_marker("LOOP-START", loop, 120)
+                self.wait_io(io, 60)
+            body(self)
+        except Exception as e:            # noqa: BLE001 (reported)
+            problems.append(describe(e))
+            wait = 0
+        self.thread.join(wait)
+        if self.qemu and self.qemu.proc.poll() is None:
+            self.qemu.proc.kill()
+            self.thread.join(30)
+        if self.qmp:
+            self.qmp.close()
+        return self.result or {"exit": 2, "error": "no result"}
 
     def alive(self):
         """QEMU runs and answers QMP; returns query-status."""
@@ -162,20 +162,6 @@ class Harness:
                     return int(p[1])
         return self.until(ok, 120, lambda: "no fio round passed in 120s")
 
-    def finish(self, timeout):
-        """Waits up to @timeout s for the run to end (the guest powers
-        off), then kills QEMU if it is still there; the run's result."""
-        if self.thread.ident:
-            self.thread.join(timeout)
-        if self.qemu and self.qemu.proc.poll() is None:
-            self.qemu.proc.kill()
-            self.thread.join(30)
-        for s in (self.qmp, self.ctl):
-            if s:
-                s.close()
-        shutil.rmtree(self.ctldir, ignore_errors=True)
-        return self.result or {"exit": 2, "error": "no result"}
-
     def stdout(self, name):
         """The stdout section of job @name's result block."""
         blk = self.qemu.console.blocks.get(name, {}) if self.qemu else {}
@@ -183,11 +169,9 @@ class Harness:
 
     def rounds(self, name):
         """The loop's rounds: [{k, dev, rc, ios, error, verify}]."""
-        return [dict(zip(("k", "dev", "rc", "ios", "error", "verify"), (
-            int(x) if x.isdigit() else x for x in m.groups())))
-            for m in (re.match(r"ROUND (\d+) dev=(\S*) rc=(\d+) ios=(\d+) "
-                               r"error=(\d+) verify=(\d+)", x)
-                      for x in self.stdout(name)) if m]
+        return [{k: int(v) if v.isdigit() else v for k, v in re.findall(
+            r"(\w+)=(\S*)", "k=" + x[len("ROUND "):])}
+            for x in self.stdout(name) if x.startswith("ROUND ")]
 
 
 def common_checks(h, res, loop, problems, fig, strict_rounds=True):
@@ -227,13 +211,10 @@ def loop_case(opts, fig, problems, loop, timeout, args, job, io, body,
     h = Harness(opts, args, [(loop, cmd % (loop, timeout, loop, "any" if
                                            loop == "unplug" else "vda"),
                               timeout)], {"round.fio": job}, pre_device)
-    wait = timeout + 120
-    try:
-        h.start(loop, io)
+
+    def run(h):
         body(h)
-        h.ctl.sendall(b"stop\n")
-    except Exception as e:                # noqa: BLE001 (reported)
-        problems.append(describe(e))
-        wait = 0
-    common_checks(h, h.finish(wait), loop, problems, fig, strict_rounds)
+        h.console.send("stop\n")
+    res = h.drive(run, timeout + 120, problems, loop, io)
+    common_checks(h, res, loop, problems, fig, strict_rounds)
     return h

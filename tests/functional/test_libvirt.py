@@ -1,25 +1,17 @@
 #!/usr/bin/python3
 """libvirt drives virtio-blk-poll with pinned iothreads (e2e-libvirt).
 
-As root on Debian 12: installs libvirt from bookworm-backports when
-missing, runs its own virtlogd and libvirtd in a private mount namespace
-(libvirt_env.py), then checks that
- - bad XML (an unknown iothread, a queue out of range) is refused with a
-   clear error and leaves no domain running and no QEMU;
- - a TCG domain running this build's QEMU, 2 vCPUs and 2 iothreads pinned,
-   a raw disk with queue k on iothread k+1 made virtio-blk-poll-pci by
-   <qemu:override>, gets the pinning, device, mapping and pollers its XML
-   asks for;
- - fio (4k randwrite, crc32c verify) on vCPU 0, vCPU 1, then vCPU 0 after
-   `virsh iothreadpin --live`: only that queue and iothread work, on the
-   raw io_uring fast path (KNOWN with --allow-block-layer), domblkstat
-   sees it, iothread1 runs where it is pinned;
- - guest power-off, a second start, virsh destroy and the daemons' stop
-   leave no QEMU process, thread or cgroup.
-docs/libvirt.md ("Running the test") describes it.  Prints PASS/FAIL/
-KNOWN/INFO lines and "N passed, N failed"; exit status 1 when a check
-failed.  Every command and wait has a timeout, the whole run --timeout;
-the cleanup runs in `finally`, also on SIGTERM/SIGINT.
+As root on Debian 12 (libvirt installed from bookworm-backports when
+missing; its own virtlogd and libvirtd in a private mount namespace, see
+libvirt_env.py) checks that bad queue mappings are refused at define and
+leave nothing running; that a TCG domain whose disk <qemu:override> makes
+virtio-blk-poll-pci, 2 queues on 2 pinned iothreads, gets the pinning,
+device, mapping and pollers of its XML; that fio (4k randwrite, crc32c
+verify) from vCPU 0, vCPU 1 and vCPU 0 after `virsh iothreadpin --live`
+works only that queue and iothread, on the raw io_uring fast path (KNOWN
+with --allow-block-layer); and that power-off, destroy and the daemons'
+stop leave no QEMU process, thread or cgroup.  docs/libvirt.md
+("Running the test") describes it.
 
 Usage: tests/functional/test_libvirt.py [--keep] [--workdir DIR] [-v]
        [--allow-block-layer] [--no-install] [--suite bookworm]
@@ -33,12 +25,12 @@ import signal
 import sys
 import tempfile
 import time
+from contextlib import suppress
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vbp_test import checks, counters, fio, paths  # noqa: E402
-from vbp_test.console import Console, GuestError  # noqa: E402
-from vbp_test.console import socket_source  # noqa: E402
+from vbp_test import checks, counters, fio, machine, paths  # noqa: E402
+from vbp_test.console import Console, GuestError, socket_source  # noqa: E402
 from libvirt_env import (  # noqa: E402
     BPO, IOTHREAD_PIN, MAPPING, NQUEUES, PHASES, POLL_IDLE_NS,
     QUEUE_IOTHREAD, VCPU_PIN, Abort, Images, Libvirt, Sampler, cgroup_dirs,
@@ -50,12 +42,6 @@ STAT_KEYS = ("path", "requests", "kicks", "notifies", "notifies-suppressed",
              "passes", "completions", "wakeups", "fast-rw", "fallback-rw")
 
 
-class GlobalTimeout(BaseException):
-    """--timeout expired (SIGALRM), or SIGTERM/SIGINT.  Not an OSError
-    (TimeoutError is), so that no `except OSError` on the way swallows
-    it; the cleanup in `finally` runs either way."""
-
-
 def fmt_stats(stats):
     return "; ".join("q%s[%s tid %s] %s" % (
         q.get("queue"), q.get("iothread"), q.get("thread-id"), " ".join(
@@ -64,16 +50,20 @@ def fmt_stats(stats):
         for q in stats)
 
 
+def run_ms(b, a):
+    """Run time (ms) between two thread_sample()s, None if one is."""
+    return (a[0] - b[0]) / 1e6 if a and b else None
+
+
 class Test:
     def __init__(self, args):
         self.args, self.c = args, checks.Checks()
-        self.work = self.lv = None
+        self.work = self.lv = self.con = None
         self.domains = set()          # defined by us, undefined at the end
         self.names = set()            # every domain name we used
         self.cgroups_before = cgroup_dirs()
         self.qemu_pids = set()
 
-    # ---- set-up
     def prepare(self):
         a = self.args
         if os.geteuid() != 0:
@@ -88,40 +78,27 @@ class Test:
             self.c.info("WARNING: libvirt %s cannot map disk queues to "
                         "iothreads (needs >= 10.0): expect failures; %s has "
                         "11.x" % (version, BPO))
-        base = a.workdir or "/var/tmp"
-        os.makedirs(base, exist_ok=True)
-        self.work = tempfile.mkdtemp(prefix="vbp-libvirt-", dir=base)
+        os.makedirs(a.workdir, exist_ok=True)
+        self.work = tempfile.mkdtemp(prefix="vbp-libvirt-", dir=a.workdir)
         # QEMU runs as libvirt-qemu: it must reach the images and the
         # serial socket directory.
         os.chmod(self.work, 0o755)
-        os.makedirs(os.path.join(self.work, "chr"))
+        os.mkdir(os.path.join(self.work, "chr"))
         os.chmod(os.path.join(self.work, "chr"), 0o777)
         log("work directory %s" % self.work)
         self.img = Images(self.work, a.qemu, a.io_size, a.job_timeout)
 
-    # ---- the guest's console: <serial type='unix'>, QEMU listens
     def console(self, name, logname):
-        con = Console(os.path.join(self.work, logname))
-        path = self.img.sock(name)
+        """The guest's console: <serial type='unix'>, QEMU listens."""
+        con = self.con = Console(os.path.join(self.work, logname))
         try:
-            con.attach(socket_source(path, 30))
+            con.attach(socket_source(self.img.sock(name), 30))
         except OSError:
             con.finish(0)
             raise Abort("cannot connect to the serial socket %s" %
-                        path) from None
+                        self.img.sock(name)) from None
         return con
 
-    def expect(self, con, kind, name=None, timeout=60):
-        """con.expect(); a timeout, the console's end or the guest's
-        failure report (===VBP-FAILED ...===) abort the test."""
-        try:
-            return con.expect(kind, name, max(timeout, 0))
-        except GuestError as e:
-            more = e.report[-60:] if e.report is not None else \
-                ["console:"] + con.tail(15)
-            raise Abort("%s\n  %s" % (e, "\n  ".join(more))) from None
-
-    # ---- bad XML
     def bad_xml(self, label, mapping, expect_re):
         """define (or, when libvirt takes the XML, start) must fail with a
         clear error; no domain may be left running, no QEMU process."""
@@ -148,14 +125,8 @@ class Test:
                          "state %s, QEMU pids %s" % (state, pids or "none"))
         if state not in (None, "shut off"):
             lv.virsh("destroy", name, timeout=60)
-        for pid in pids:
-            self.qemu_pids.add(pid)
-            wait_gone(pid, 30)
-        if name in self.domains:
-            lv.virsh("undefine", name)
-            self.domains.discard(name)
+        self.qemu_pids.update(pids)       # cleanup() undefines the domain
 
-    # ---- the good domain
     def start(self, name, check, n):
         """virsh start --paused, the check @check that it started (with
         @n characters of virsh's output); the QEMU pid or None."""
@@ -163,13 +134,10 @@ class Test:
         if not self.c.check(check, p.returncode == 0,
                             (p.stderr or p.stdout).strip()[:n]):
             return None
-        try:
-            pid = int(read(os.path.join(self.work, "run", "qemu",
-                                        name + ".pid")) or "")
-        except ValueError:
-            pid = (qemu_procs(name) or [None])[0]
-            if not pid:
-                raise Abort("no QEMU process for %s" % name) from None
+        pid = int(read(os.path.join(self.work, "run", "qemu", name + ".pid"))
+                  or 0) or (qemu_procs(name) or [None])[0]
+        if not pid:
+            raise Abort("no QEMU process for %s" % name)
         self.qemu_pids.add(pid)
         return pid
 
@@ -232,20 +200,17 @@ class Test:
                 "(<qemu:override>)", dtype == "virtio-blk-poll-pci",
                 "type %s" % dtype)
         mapping = self.qom(name, "iothread-vq-mapping")
-        norm = sorted(({"iothread": m.get("iothread"),
-                        "vqs": sorted(m.get("vqs", []))} for m in mapping),
-                      key=lambda m: m["iothread"]) \
-            if isinstance(mapping, list) else mapping
+        norm = sorted((m.get("iothread"), sorted(m.get("vqs", [])))
+                      for m in mapping) if isinstance(mapping, list) else 0
         c.check("qom-get: iothread-vq-mapping is what the XML asked for",
-                norm == [{"iothread": "iothread%d" % i, "vqs": qs}
-                         for i, qs in MAPPING.items()],
+                norm == [("iothread%d" % i, qs) for i, qs in MAPPING.items()],
                 "got %s" % json.dumps(mapping))
-        idle = self.qom(name, "poll-idle-ns")
-        c.check("qom-get: poll-idle-ns is the <qemu:override> value",
-                idle == POLL_IDLE_NS, "poll-idle-ns %s" % idle)
-        nq = self.qom(name, "num-queues")
-        c.check("qom-get: num-queues is the XML's queues='%d'" % NQUEUES,
-                nq == NQUEUES, "num-queues %s" % nq)
+        for prop, what, want in (
+                ("poll-idle-ns", "the <qemu:override> value", POLL_IDLE_NS),
+                ("num-queues", "the XML's queues='%d'" % NQUEUES, NQUEUES)):
+            got = self.qom(name, prop)
+            c.check("qom-get: %s is %s" % (prop, what), got == want,
+                    "%s %s" % (prop, got))
         stats = self.qom(name, "stats")
         ok = isinstance(stats, list) and len(stats) == NQUEUES
         detail = []
@@ -266,26 +231,27 @@ class Test:
                 "threads": {k: thread_sample(t) for k, t in tids.items()},
                 "vcpus": [thread_sample(t) for t in self.vcpu_tids]}
 
-    def phase(self, con, dom, tids, name, vcpu, pre=None):
+    def phase(self, con, dom, tids, name, vcpu):
         """One fio phase between its READY and DONE markers."""
         c = self.c
-        self.expect(con, "READY", name, 120)
-        if pre:
-            pre()
+        con.expect("READY", name, 120)
+        if name == "vcpu0-moved":
+            self.move_iothread(dom, tids)
         before = self.snapshot(dom, tids)
         con.reply()
         with Sampler(tids) as smp:
-            self.expect(con, "DONE", name, self.args.job_timeout + 60)
+            con.expect("DONE", name, self.args.job_timeout + 60)
         after = self.snapshot(dom, tids)
         con.reply()
-        self.expect(con, "BEGIN", name)
-        self.expect(con, "END", name)
+        con.expect("BEGIN", name)
+        con.expect("END", name)
         sec = con.blocks.get(name, {})
         doc, err = (fio.parse_json(sec["fio-json"]) if "fio-json" in sec
                     else (None, "no fio output"))
         summ = fio.summarize(doc) if doc else {"ios": 0}
         rc = int((sec.get("rc") or ["-1"])[0].strip() or -1)
         stderr = sec.get("stderr", [])
+        # fio ends a job with a verify failure with EILSEQ (84)
         verify_n = len(fio.verify_lines(stderr)) + sum(
             1 for j in (doc or {}).get("jobs", []) if j.get("error") == 84)
         wr, rd = (sum(j.get(d, {}).get("ios", 0) for j in summ.get("jobs", []))
@@ -303,7 +269,6 @@ class Test:
                (name, fmt_stats(d["queues"])))
         c.info("[%s] per-queue counters (total): %s" %
                (name, fmt_stats(after["stats"])))
-        # Guest interrupts per queue vector, from the guest's own counts.
         irq0, irq1 = (counters.parse_interrupts("\n".join(sec.get(s, [])))
                       for s in ("irq-before", "irq-after"))
         c.info("[%s] guest interrupts per queue: %s" % (name, {
@@ -324,19 +289,16 @@ class Test:
                 "path %s, fast-rw %s, fallback-rw %s" % (
                     json.dumps(aq.get("path")), aq.get("fast-rw", 0),
                     aq.get("fallback-rw")), known=self.args.allow_block_layer)
-        cpu = {}
-        for k in tids:
-            b, a = before["threads"][k], after["threads"][k]
-            cpu[k] = (a[0] - b[0]) / 1e6 if a and b else None
+        cpu = {k: run_ms(before["threads"][k], after["threads"][k])
+               for k in tids}
         active = QUEUE_IOTHREAD[vcpu]
         idle = [k for k in tids if k != active]
         c.info("[%s] iothread CPU time (ms): %s; vCPU CPU time (ms): %s" % (
             name, ", ".join("iothread%d %.1f" % (k, cpu[k] or 0)
                             for k in sorted(cpu)),
-            ", ".join("vcpu%d %.1f" % (i, (a[0] - b[0]) / 1e6)
-                      for i, (b, a) in enumerate(zip(before["vcpus"],
-                                                     after["vcpus"]))
-                      if a and b)))
+            ", ".join("vcpu%d %.1f" % (i, t) for i, t in enumerate(
+                map(run_ms, before["vcpus"], after["vcpus"]))
+                if t is not None)))
         c.check("[%s] only iothread%d (queue %d) accumulates CPU time" %
                 (name, active, vcpu), cpu.get(active) is not None and
                 cpu[active] > 0 and all(cpu[k] is not None and cpu[k] <= max(
@@ -358,19 +320,16 @@ class Test:
         return smp.cpus, after["stats"]
 
     def first_boot(self, name, pid, con):
-        lv, c = self.lv, self.c
+        c = self.c
         tids = self.static_checks(name, pid)
-        lv.ok("resume", name)
+        self.lv.ok("resume", name)
         dl = time.monotonic() + self.args.boot_timeout
-        self.expect(con, "BOOT", None, dl - time.monotonic())
-        self.expect(con, "BOOT-END", None, dl - time.monotonic())
+        con.expect("BOOT", None, dl - time.monotonic())
+        con.expect("BOOT-END", None, dl - time.monotonic())
         c.info("guest: %s" % "; ".join(ln for ln in con.boot if ln.startswith(
             ("kernel", "disk", "cpus"))))
-        res = {}
-        for p, vcpu, _ in PHASES:
-            res[p] = self.phase(con, name, tids, p, vcpu, (
-                lambda: self.move_iothread(name, tids))
-                if p == "vcpu0-moved" else None)
+        res = {p: self.phase(con, name, tids, p, vcpu)
+               for p, vcpu, _ in PHASES}
         # Where queue 0's polling thread ran, before and after the move.
         before, after = (res[p][0].get(1, {})
                          for p in ("vcpu0", "vcpu0-moved"))
@@ -382,29 +341,31 @@ class Test:
         c.check("after virsh iothreadpin 1 1 --live, iothread1 polls queue "
                 "0 from CPU 1 only", after and set(after) == {1},
                 "samples per CPU %s" % after)
-        # (the guest powers off right after the last phase: the stats of
-        # its "after" snapshot)
+        # The guest powers off right after the last phase: the stats of
+        # its "after" snapshot.
         q0 = [q for q in res["vcpu0-moved"][1] if q.get("queue") == 0]
         c.check("after the move queue 0 is still polled by iothread1's "
                 "thread", q0 and q0[0].get("thread-id") == tids[1],
                 "queue 0 thread-id %s, iothread1 tid %s" %
                 (q0[0].get("thread-id") if q0 else None, tids[1]))
-        # The guest powers off after the last phase: a guest shutdown.
-        self.expect(con, "ALL-DONE")
-        gone = wait_gone(pid, 60)
-        state, deadline = None, time.monotonic() + 30
-        while time.monotonic() < deadline:
-            state = lv.domstate(name)
-            if state == "shut off":
-                break
-            time.sleep(0.5)
-        left = [t for t in list(tids.values()) + self.vcpu_tids
-                if os.path.exists("/proc/%d" % t)]
-        c.check("guest power-off: domain shut off, no QEMU process or "
-                "thread left", gone and state == "shut off" and not left
-                and not qemu_procs(name),
-                "state %s, pid %d %s, threads left %s" %
-                (state, pid, "gone" if gone else "ALIVE", left or "none"))
+        con.expect("ALL-DONE")
+        self.check_gone("guest power-off", name, pid,
+                        list(tids.values()) + self.vcpu_tids, 60, 30)
+
+    def check_gone(self, what, name, pid, tids, pid_s, state_s, rc=None):
+        """After @what (rc: virsh's exit status, if virsh did it) the
+        domain is shut off (within @state_s s), its QEMU @pid gone (within
+        @pid_s s), with every thread @tids."""
+        gone = wait_gone(pid, pid_s)
+        state = machine.until(lambda: self.lv.domstate(name),
+                              lambda s: s == "shut off", state_s, 0.5)
+        left = [t for t in tids if os.path.exists("/proc/%d" % t)]
+        self.c.check("%s: domain shut off, no QEMU process or thread left" %
+                     what, rc in (None, 0) and gone and not left and
+                     state == "shut off" and not qemu_procs(name),
+                     "%sstate %s, pid %d %s, threads left %s" % (
+                         "" if rc is None else "rc %d, " % rc, state, pid,
+                         "gone" if gone else "ALIVE", left or "none"))
 
     def move_iothread(self, name, tids):
         p = self.lv.virsh("iothreadpin", name, "1", "1", "--live")
@@ -431,22 +392,13 @@ class Test:
         con = self.console(name, "serial2.log")
         try:
             lv.ok("resume", name)
-            self.expect(con, "READY", PHASES[0][0],
-                        self.args.boot_timeout + 120)
+            con.expect("READY", PHASES[0][0], self.args.boot_timeout + 120)
             p = lv.virsh("destroy", name, timeout=60)
         finally:
             con.finish(2)
-        gone = wait_gone(pid, 30)
-        left = [t for t in tids if os.path.exists("/proc/%d" % t)]
-        state = lv.domstate(name)
-        self.c.check("virsh destroy: domain shut off, no QEMU process or "
-                     "thread left", p.returncode == 0 and gone and not left
-                     and state == "shut off" and not qemu_procs(name),
-                     "rc %d, state %s, pid %d %s, threads left %s" %
-                     (p.returncode, state, pid, "gone" if gone else "ALIVE",
-                      left or "none"))
+        self.check_gone("virsh destroy", name, pid, tids, 30, 0,
+                        p.returncode)
 
-    # ---- main
     def main(self):
         c = self.c
         try:
@@ -468,10 +420,12 @@ class Test:
             self.run_domain()
         except Abort as e:
             c.check("test ran to the end", False, str(e))
-        except GlobalTimeout as e:
-            c.check("test ran to the end", False,
-                    "global timeout (%d s)" % self.args.timeout
-                    if str(e) == "SIGALRM" else "stopped by %s" % e)
+        except GuestError as e:
+            # a timeout, the console's end or the guest's failure report
+            more = e.report[-60:] if e.report is not None else \
+                ["console:"] + self.con.tail(15)
+            c.check("test ran to the end", False, "%s\n  %s" % (
+                e, "\n  ".join(more)))
         finally:
             signal.alarm(0)
             self.cleanup()
@@ -513,7 +467,7 @@ class Test:
                 self.work)
             for f in () if self.args.keep else ("disk.raw", "vmlinuz",
                                                 "initrd"):
-                if os.path.exists(os.path.join(self.work, f)):
+                with suppress(OSError):
                     os.unlink(os.path.join(self.work, f))
         elif self.work:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -527,8 +481,8 @@ def main():
     a = ap.add_argument
     a("--qemu", default=paths.QEMU,
       help="the emulator (default: this project's build)")
-    a("--workdir", help="where the work directory is made (default "
-      "/var/tmp; must take O_DIRECT)")
+    a("--workdir", default="/var/tmp", help="where the work directory is "
+      "made (default /var/tmp; must take O_DIRECT)")
     a("--keep", action="store_true",
       help="keep the work directory (logs, XML, images)")
     a("--no-install", action="store_true",
@@ -554,7 +508,10 @@ def main():
         signal.alarm(0)
         for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)   # let the cleanup finish
-        raise GlobalTimeout(signal.Signals(signum).name)
+        # Abort, not TimeoutError: no `except OSError` on the way takes it.
+        raise Abort("global timeout (%d s)" % args.timeout
+                    if signum == signal.SIGALRM else
+                    "stopped by %s" % signal.Signals(signum).name)
     for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     signal.alarm(args.timeout)

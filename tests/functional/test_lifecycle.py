@@ -132,31 +132,27 @@ def case_savevm(opts, fig, problems):
 
 def case_drain(opts, fig, problems):
     n, made, pivots, steps = opts.cycles["drain"], [], [], []
-    fig["steps"], cache = steps, {"direct": True, "no-flush": False}
+    fig["steps"] = steps
 
-    def path(h, want, timeout, negate=False):
-        """Every queue's path once it is @want (@negate: once none is), or
-        after @timeout s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            p = paths_of(h.stats())
-            if (want not in p if negate else p == [want]) or \
-                    time.monotonic() > deadline:
-                return p
-            time.sleep(0.05)
+    def path(h, timeout, done=lambda p: p == ["io_uring"]):
+        """Every queue's path once done(it) (all on io_uring), or after
+        @timeout s."""
+        return machine.until(lambda: paths_of(h.stats()), done, timeout)
 
     def step(h, what, p, st0=None, sfx="_after"):
         """Records a step; with @st0, the I/O on each path from there to
         300 requests later; returns the stats then."""
         steps.append({"what": what, "path": p})
-        st = st0 and h.wait_io(300, 60) and h.stats()
-        for k in ("fast-rw", "fallback-rw") if st0 else ():
-            steps[-1][k.replace("-", "_") + sfx] = \
-                total(st, k) - total(st0, k)
-        return st
+        if st0:
+            h.wait_io(300, 60)
+            st = h.stats()
+            for k in ("fast-rw", "fallback-rw"):
+                steps[-1][k.replace("-", "_") + sfx] = \
+                    total(st, k) - total(st0, k)
+            return st
 
     def body(h):
-        p = path(h, "io_uring", 0)
+        p = path(h, 0)
         step(h, "start", p)
         if p != ["io_uring"]:
             raise Failed("raw image not on the io_uring path at start: %s" %
@@ -165,7 +161,7 @@ def case_drain(opts, fig, problems):
         for cyc in range(1, n + 1):
             size += 64 << 20
             h.qmp.cmd("block_resize", {"node-name": node, "size": size})
-            p = path(h, "io_uring", 5)
+            p = path(h, 5)
             step(h, "block_resize", p)
             need(problems, (p == ["io_uring"], "fast path not back 5 s after "
                             "block_resize: path %s" % p))
@@ -176,10 +172,8 @@ def case_drain(opts, fig, problems):
             with open(made[-1], "wb") as f:
                 f.truncate(size)
             tnode, job = "mirror%d" % cyc, "mirror-job%d" % cyc
-            h.qmp.cmd("blockdev-add", {
-                "driver": "raw", "node-name": tnode, "cache": cache,
-                "file": {"driver": "file", "filename": made[-1],
-                         "aio": "io_uring", "cache": cache}})
+            h.qmp.cmd("blockdev-add", machine.make_disk(
+                "raw", size, made[-1], node=tnode)[0])
             since, st0, seen = len(h.qmp.events), h.stats(), set()
             h.qmp.cmd("blockdev-mirror", {"job-id": job, "device": node,
                                           "target": tnode, "sync": "full"})
@@ -201,18 +195,17 @@ def case_drain(opts, fig, problems):
             err = done["data"].get("error") if done else "no event in 60 s"
             if err:
                 raise Failed("mirror job failed: %s" % err)
-            p = path(h, "io_uring", 10)
-            st2 = h.stats()
-            st3 = step(h, "pivot", p, st2)
-            top = steps[-1]["node"] = ([
+            p = path(h, 10)
+            step(h, "pivot", p, h.stats())
+            top = steps[-1]["node"] = next((
                 b["inserted"]["node-name"] for b in h.qmp.cmd("query-block")
-                if b.get("qdev", "").startswith(DEV)] + [None])[0]
+                if b.get("qdev", "").startswith(DEV)), None)
             need(problems, (p == ["io_uring"], "path after the pivot to the "
                             "raw target: %s" % p),
                  (top == tnode, "the device is on %s after the pivot, not %s"
                   % (top, tnode)),
-                 (total(st3, "fast-rw") != total(st2, "fast-rw"),
-                  "no io_uring I/O after the pivot"))
+                 (steps[-1]["fast_rw_after"], "no io_uring I/O after the "
+                  "pivot"))
             node, fig["cycles"] = tnode, cyc
         # snapshot onto a qcow2 overlay
         made.append(os.path.join(h.cfg.disk_dir, "vbp-lc-%d-overlay.qcow2" %
@@ -220,13 +213,12 @@ def case_drain(opts, fig, problems):
         h.qmp.cmd("blockdev-snapshot-sync", {
             "node-name": node, "snapshot-file": made[-1],
             "snapshot-node-name": "overlay0", "format": "qcow2"})
-        p = path(h, "io_uring", 10, negate=True)
-        st4 = h.stats()
-        st5 = step(h, "snapshot", p, st4)
+        p = path(h, 10, lambda p: "io_uring" not in p)
+        step(h, "snapshot", p, h.stats())
         need(problems, ("io_uring" not in p, "path after the snapshot onto "
                         "qcow2: %s" % p),
-             (total(st5, "fast-rw") == total(st4, "fast-rw"),
-              "io_uring I/O on the qcow2 overlay"))
+             (not steps[-1]["fast_rw_after"], "io_uring I/O on the qcow2 "
+              "overlay"))
         # let the round that spans the pivot, and one more, finish
         last = h.console.markers("ROUND")
         h.wait_marker("ROUND-END", "drain %d" % (
@@ -265,15 +257,9 @@ def case_reload(opts, fig, problems):
     h = Harness(opts, ["--iothreads", "2"], jobs, {
         "verify.fio": fio_job(64), "bg.fio": fio_job(256, "psync", 1, 8)})
 
-    def at_dmesg():
-        return any(t == "dmesg" for _, _, t in h.console.markers("READY"))
-    wait = 180
-    try:
-        h.start()
-        # QEMU lives until the guest's last job; then it powers off (QEMU
-        # exits 0), possibly between two looks
+    def body(h):
         deadline = time.monotonic() + 120 + n * 240
-        while not at_dmesg():
+        while not h.console.wait_marker("READY", "dmesg", 0.5):
             if not h.thread.is_alive():
                 raise Failed("run ended early: %s" %
                              (h.result or {}).get("error"))
@@ -283,14 +269,11 @@ def case_reload(opts, fig, problems):
             try:
                 h.alive()
             except Failed:
-                time.sleep(1)             # let the console catch up
-                if not at_dmesg():
+                # after its last job the guest powers off (QEMU exits 0),
+                # maybe between two looks: the console may lag behind
+                if not h.console.wait_marker("READY", "dmesg", 1):
                     raise
-            time.sleep(0.5)
-    except Exception as e:                # noqa: BLE001 (reported)
-        problems.append(describe(e))
-        wait = 0
-    res = h.finish(wait)
+    res = h.drive(body, 180, problems)
     fig.update(cycles=0, bg_ios=0, bg_verify_errors=0, reloads=[],
                verify_errors=0, ios=0)
     jobs_res = {j["name"]: j for j in res.get("jobs", [])}
@@ -299,8 +282,7 @@ def case_reload(opts, fig, problems):
         info = dict(kv for x in out if x.startswith("RELOAD ")
                     for kv in re.findall(r"(\S+)=(\S*)", x))
         ver = jobs_res.get("verify%d" % i, {})
-        rc, errors, ios = ver.get("rc"), ver.get("verify_errors"), \
-            ver.get("ios")
+        rc, errors, ios = (ver.get(k) for k in ("rc", "verify_errors", "ios"))
         info.update(verify_ios=ios or 0, verify_rc=rc, verify_errors=errors)
         fig["reloads"].append(info)
         fig["bg_ios"] += int(info.get("bg-ios") or 0)
@@ -365,16 +347,17 @@ def case_unplug(opts, fig, problems):
         pid, since = h.qemu.pid, 0        # since: console line of rounds
         dev = machine.device_json(h.cfg.device, [], h.cfg.num_queues,
                                   h.cfg.mapping, None, h.cfg.device_prop)
-        fig["iothreads_before"] = sorted({q.get("iothread")
-                                          for q in h.stats()})
-        fig["counts_before"] = counts(pid)
+
+        def iothreads():
+            return sorted({q.get("iothread") for q in h.stats()})
+        fig.update(iothreads_before=iothreads(), counts_before=counts(pid))
         for i in range(1, n + 1):
             # a verified round on this disk; the next one is cut by the
             # unplug
             cyc = {"cycle": i,
                    "round_ok_before_unplug": h.wait_round_ok("unplug", since)}
             h.wait_io(300, 60)
-            cyc["iothread"] = sorted({q.get("iothread") for q in h.stats()})
+            cyc["iothread"] = iothreads()
             ev, t = len(h.qmp.events), time.monotonic()
             h.qmp.cmd("device_del", {"id": "disk0"})
             if not h.qmp.wait_event("DEVICE_DELETED", 90,
@@ -399,8 +382,8 @@ def case_unplug(opts, fig, problems):
             left = cyc["vbp_threads_left"] = [
                 x for x in c["thread_names"] if x.startswith("IO vbp-poll")]
             first = fig.setdefault("counts_after_first_unplug", c)
-            a, b = c["fd_kinds"], first["fd_kinds"]
             if c["tf"] != first["tf"]:
+                a, b = c["fd_kinds"], first["fd_kinds"]
                 cyc["fd_diff"] = {k: a.get(k, 0) - b.get(k, 0)
                                   for k in set(a) | set(b)
                                   if a.get(k, 0) != b.get(k, 0)}
@@ -423,8 +406,7 @@ def case_unplug(opts, fig, problems):
             c = counts(pid)
             cyc.update(threads_replugged=c["threads_steady"],
                        fds_replugged=c["fds"], tf_replugged=c["tf"],
-                       iothread_replugged=sorted({q.get("iothread")
-                                                  for q in h.stats()}))
+                       iothread_replugged=iothreads())
             cycles.append(cyc)
             fig["cycles"] = i
         fig["round_ok_after_last_replug"] = h.wait_round_ok("unplug", since)
@@ -480,15 +462,14 @@ def main():
     a("--qemu", default=paths.QEMU, help="QEMU binary (e.g. an ASan build)")
     a("--pciehp", action="store_true",
       help="unplug: native PCIe hotplug instead of ACPI")
-    a("--seed", type=int, help="random seed (default: time)")
+    a("--seed", type=int, default=int(time.time()) % 100000,
+      help="random seed (default: time)")
     a("--out", default=os.path.join(paths.BUILD, "lifecycle"))
     opts = ap.parse_args()
     names = opts.only.split(",") if opts.only else list(CASES)
     for name in names:
         if name not in CASES:
             ap.error("unknown case %r (have: %s)" % (name, ", ".join(CASES)))
-    if opts.seed is None:
-        opts.seed = int(time.time()) % 100000
     if not os.access(opts.qemu, os.X_OK):
         print("lifecycle: no QEMU at %s" % opts.qemu, file=sys.stderr)
         return 2
@@ -509,9 +490,6 @@ def main():
         except Exception as e:            # noqa: BLE001 (a case's bug)
             problems.append(describe(e))
             fig["traceback"] = traceback.format_exc()
-        finally:                          # never leave a QEMU behind
-            for h in Harness.started:
-                h.finish(0)
         fig.update(seconds=round(time.monotonic() - t, 1),
                    ok=not problems, problems=problems)
         doc["cases"][name] = fig

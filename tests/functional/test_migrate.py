@@ -1,12 +1,10 @@
 #!/usr/bin/python3
 """Live migration under I/O: virtio-blk-poll moves between QEMU processes.
 
-fio verifies on both queues (2 IOThreads) while the guest migrates P0 (A)
--> P1 (B) -> P2 (A) ..., by unix socket and file (unix, file, file, unix:
-each way by each), migrate sent while a queue polls, to destinations
-started with -incoming defer -S (as libvirt's).  Its 14 checks are in
-docs/robustness.md.  Results in --out (default build/migrate):
-migrate.json with every figure, serial.log, P<n>-<side>.stderr.
+fio verifies on both queues while the guest migrates P0 (A) -> P1 (B) ...
+by unix socket and file (each way by each) while a queue polls, to
+destinations started with -incoming defer -S (as libvirt's).  14 checks
+(docs/robustness.md); results in --out: migrate.json, serial.log, P*.stderr.
 Usage: tests/functional/test_migrate.py [--migrations N] [--autostart]
 """
 import argparse
@@ -24,11 +22,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vbp_test import checks, counters, fio, machine, paths, qmp  # noqa: E402
 from vbp_test.console import Console, GuestError  # noqa: E402
 from vbp_test.counters import polling, total  # noqa: E402
+from vbp_test.runner import Failure  # noqa: E402
 
 BAD_DMESG = ("not a head", "BUG", "Oops", "WARNING", "I/O error",
              "timed out")
 ERRORS = qmp.Error + (RuntimeError, ValueError, GuestError)
 WATCH = ("polling", "requests_grew", "fast_rw_grew")
+ACTIVE = (("dest_active_before", False), ("dest_active_after", True),
+          ("src_active_after", False))     # block nodes' "active" wanted
+MIGRATING = ("active", "setup", "cancelling", "device", "pre-switchover")
 RUN_SH = """for q in /sys/block/vd*/queue/scheduler; do echo none > $q; done
 ( read -r _l </dev/ttyS0; : >/tmp/vbp/stop ) &
 n=0
@@ -47,24 +49,10 @@ read -r -t 120 _l </dev/ttyS0
 """
 
 
-class Failure(Exception):
-    pass
-
-
-def until(probe, done, timeout, interval):
-    """probe() until done(its value) or @timeout s: (value, probes)"""
-    end = time.monotonic() + timeout
-    for n in itertools.count(1):
-        value = probe()
-        if done(value) or time.monotonic() > end:
-            return value, n
-        time.sleep(interval)
-
-
 def migrated(p, limit, m, who):
     """query-migrate on @p until it ends; Failure unless it completed."""
-    info, _ = until(lambda: p.qmp.cmd("query-migrate"), lambda i: i.get(
-        "status") in ("completed", "failed", "cancelled"), limit, 0.05)
+    info = machine.until(lambda: p.qmp.cmd("query-migrate"), lambda i: i.get(
+        "status") in ("completed", "failed", "cancelled"), limit)
     m[who + "_info"], st = info, info.get("status")
     m.update({"status": st} if who == "source" else {})
     if st != "completed":
@@ -73,24 +61,8 @@ def migrated(p, limit, m, who):
     return info
 
 
-def status(p):
-    return p.qmp.cmd("query-status")["status"]
-
-
-def block_active(p):
-    return {n.get("node-name"): n.get("active") for n in
-            p.qmp.cmd("query-named-block-nodes", {"flat": True})}
-
-
-def queue_status(p):
-    return [p.qmp.try_cmd("x-query-virtio-queue-status", {
-        "path": "/machine/peripheral/disk0/virtio-backend", "queue": i})
-        for i in range(2)]
-
-
 def has_idx(qs):
-    return isinstance(qs, list) and bool(qs) and all(
-        isinstance(q, dict) and "used-idx" in q for q in qs)
+    return bool(qs) and all("used-idx" in q for q in qs)
 
 
 def grew(s, s0, key):
@@ -104,6 +76,7 @@ def paused(m):
 class Run:
     def __init__(self, a):
         self.a, self.t0, self.c = a, time.monotonic(), checks.Checks()
+        self.end = self.t0 + a.timeout      # the whole run's deadline
         self.doc = {"config": dict(vars(a)), "migrations": [],
                     "processes": [], "checks": self.c.results}
         self.procs, self.files, self.console = [], [], None
@@ -113,9 +86,6 @@ class Run:
         self.c.check(name, ok, "" if ok else detail or "failed")
         self.c.results[-1]["detail"] = detail
         return ok
-
-    def left(self):
-        return self.t0 + self.a.timeout - time.monotonic()
 
     def setup(self):
         a, doc = self.a, self.doc
@@ -153,43 +123,46 @@ class Run:
         self.console = Console(os.path.join(a.out, "serial.log"))
 
     def start(self, side, incoming):
-        extra = ["-incoming", "defer"] if incoming else []
-        extra += [] if incoming and self.a.autostart else ["-S"]
-        n = len(self.procs)
+        extra = (["-incoming", "defer"] if incoming else []) + (
+            [] if incoming and self.a.autostart else ["-S"])
+        label = "P%d" % len(self.procs)
         p = machine.Qemu(self.argv + extra, self.a.out, serial="socket",
-                         name="P%d-%s" % (n, side), console=self.console)
-        p.label, p.side = "P%d" % n, side
+                         name=label + "-" + side, console=self.console)
+        p.label, p.side = label, side
         self.procs.append(p)
         p.connect()
         return p
 
     def migrate(self, k, src):
+        """Migration @k, from @src: (the process the guest is on now, the
+        migration's figures)."""
         a, side = self.a, "B" if src.side == "A" else "A"
         tr = a.transport if a.transport != "both" else \
             ("unix", "file", "file", "unix")[(k - 1) % 4]
-        state = os.path.join(a.disk_dir, "vbp-mig-%d-%d.state" %
-                             (os.getpid(), k))
+        state = os.path.join(a.disk_dir, "vbp-mig-%d-%d.state" % (
+            os.getpid(), k))
         uri = "file:" + state if tr == "file" else "unix:" + os.path.join(
             a.out, "mig-%s.sock" % side)
         m = {"k": k, "from": src.side, "to": side, "transport": tr,
              "src": src.label, "ok": False, "uri": uri}
         self.doc["migrations"].append(m)
-        self.files.append(state)
         dst = self.start(side, incoming=True)
         m["dst"], limit = dst.label, min(a.migration_timeout,
-                                         max(self.left(), 10))
+                                         max(self.end - time.monotonic(), 10))
         try:
-            m.update(dest_active_before=block_active(dst),
+            m.update(dest_active_before=dst.block_active(),
                      dest_path_before=counters.paths(dst.stats()))
             if tr == "unix":
                 dst.qmp.cmd("migrate-incoming", {"uri": uri})
             src.qmp.cmd("migrate-set-parameters", {
                 "max-bandwidth": a.max_bandwidth,
                 "downtime-limit": a.downtime_limit})
-            pre, samples = until(src.stats, polling, a.poll_wait, 0.01)
+            samples = []                # src's stats until a queue polls
+            pre = machine.until(lambda: samples.append(src.stats()) or
+                                samples[-1], polling, a.poll_wait, 0.01)
             t_mig = time.monotonic()
             src.qmp.cmd("migrate", {"uri": uri})
-            m.update(pre_stats=pre, pre_samples=samples,
+            m.update(pre_stats=pre, pre_samples=len(samples),
                      polling_at_start=polling(pre),
                      src_requests_before=total(pre, "requests"))
             info = migrated(src, limit, m, "source")
@@ -198,26 +171,26 @@ class Run:
                      total_ms=info.get("total-time"),
                      setup_ms=info.get("setup-time"), ram_transferred=(
                          info.get("ram") or {}).get("transferred"),
-                     src_status_after=status(src),
-                     src_active_after=block_active(src),
-                     src_queue_status_after=queue_status(src))
+                     src_status_after=src.status(),
+                     src_active_after=src.block_active(),
+                     src_queue_status_after=src.queue_status(2))
             if tr == "file":
                 m["file_bytes"] = os.path.getsize(state)
                 dst.qmp.cmd("migrate-incoming", {"uri": uri})
             migrated(dst, limit, m, "dest")
             if not a.autostart:             # what it loaded, before it runs
-                m["dest_queue_status_loaded"] = queue_status(dst)
-            st = m["dest_status"] = until(lambda: status(dst), lambda s:
-                                          s != "inmigrate", 30, 0.05)[0]
+                m["dest_queue_status_loaded"] = dst.queue_status(2)
+            st = m["dest_status"] = machine.until(
+                dst.status, lambda s: s != "inmigrate", 30)
             if st != "running":
                 dst.qmp.cmd("cont")
-                m["cont"], st = True, status(dst)
+                m["cont"], st = True, dst.status()
             t_run, m["dest_running"] = time.monotonic(), st == "running"
             m.update(switch_ms=round((t_run - t_src) * 1000),
                      host_ms=round((t_run - t_mig) * 1000))
             if st != "running":
                 raise Failure("destination status %s" % st)
-            m["dest_active_after"] = block_active(dst)
+            m["dest_active_after"] = dst.block_active()
             last = m["src_final_stats"] = src.stats()   # then it quits
             m["src_requests_during"] = grew(last, pre, "requests")
             m["src_exit"], m["ok"] = src.stop(20, quit=True), True
@@ -227,13 +200,11 @@ class Run:
             if src.proc.poll() is not None:
                 raise Failure("migration %d failed and the source is gone: "
                               "%s" % (k, e))
-            if dst.source:          # the guest stays on the source
-                self.console.detach(dst.source)
+            self.console.detach(dst.source)     # the guest stays on src
             dst.stop(2, quit=True)
             src.qmp.try_cmd("migrate_cancel")
-            until(lambda: src.qmp.try_cmd("query-migrate").get("status"),
-                  lambda st: st not in ("active", "setup", "cancelling",
-                                        "device", "pre-switchover"), 10, 0.05)
+            machine.until(lambda: src.qmp.try_cmd("query-migrate").get(
+                "status"), lambda st: st not in MIGRATING, 10)
             if src.qmp.try_cmd("query-status").get("status") != "running":
                 src.qmp.try_cmd("cont")
             m["src_status_after_failure"] = src.qmp.try_cmd(
@@ -242,6 +213,7 @@ class Run:
         finally:
             if os.path.exists(state):
                 os.unlink(state)
+        # ms until each of WATCH is seen; queues poll in bursts: sample often
         s = s0 = m["dest_first_stats"] = dst.stats()
         t0, first = time.monotonic(), {}
         while time.monotonic() - t0 < a.settle:
@@ -251,7 +223,7 @@ class Run:
                 grew(s, s0, "fast-rw") > 0)) if seen}, **first)
             if len(first) == 3 and now >= a.dwell * 1000:
                 break
-            time.sleep(0.02)    # the queues poll in short bursts
+            time.sleep(0.02)
         m.update({"dest_%s_after_ms" % k: first.get(k) for k in WATCH})
         m.update(dest_stats=s, dest_requests=total(s, "requests"),
                  dest_observed_ms=round((time.monotonic() - t0) * 1000),
@@ -265,27 +237,48 @@ class Run:
         p = self.start("A", incoming=False)
         p.qmp.cmd("cont")
         t_cont = time.monotonic()
-        t, _ = c.expect("BOOT-END", timeout=min(a.boot_timeout, self.left()))
+        t, _ = c.expect("BOOT-END", timeout=min(
+            a.boot_timeout, self.end - time.monotonic()))
         doc["boot_s"] = round(t - t_cont, 3)
-        doc["p0_baseline"] = self.baseline(p)
+        doc["p0_baseline"] = None   # P0 idle after boot: firmware I/O only
+        for _ in range(5):
+            s1, qs, s2 = p.stats(), p.queue_status(2), p.stats()
+            rc = [(q["requests"], q["completions"]) for q in s1]
+            if rc == [(q["requests"], q["completions"]) for q in s2] and \
+                    all(req == cpl for req, cpl in rc) and all(q.get(
+                        "last-avail-idx") == q.get("used-idx") for q in qs):
+                doc["p0_baseline"] = {
+                    "stats": s1, "queue_status": qs, "firmware_requests": {
+                        q["queue"]: q["requests"] - qs[q["queue"]][
+                            "last-avail-idx"] for q in s1}}
+                break
+            time.sleep(0.02)
         c.expect("READY", "round1", timeout=60)     # fio is running
         time.sleep(a.dwell)
         for k in range(1, a.migrations + 1):
-            if self.left() < 20:
+            if time.monotonic() > self.end - 20:
                 doc["error"] = "out of time after %d migrations" % (k - 1)
                 break
             p, m = self.migrate(k, p)
-            print(migration_line(m), flush=True)
+            line = "migration {k}: {from}->{to} {transport}".format(**m)
             if not m["ok"]:
+                print("%s FAILED: %s" % (line, m["error"]), flush=True)
                 doc["error"] = "migration %d failed: %s" % (k, m["error"])
-            if not m["ok"] or c.markers("FAILED"):
+                break
+            print("%s, downtime/total %s/%s ms (guest paused ~%s ms), polling "
+                  "at start: %s (queues %s), dest requests: %d (first %d ms)"
+                  % (line, m["downtime_ms"], m["total_ms"], paused(m),
+                     "yes" if m["polling_at_start"] else "no",
+                     ",".join(map(str, m["polling_at_start"])) or "-",
+                     m["dest_requests"], m["dest_observed_ms"]), flush=True)
+            if c.markers("FAILED"):
                 break
         doc["stop_sent_s"] = round(time.monotonic() - self.t0, 3)
         p.source.write(b"stop\n")            # the guest ends fio, parks
         c.expect("PARK", timeout=min(a.round_timeout + 60,
-                                     max(self.left(), 30)))
-        doc.update(final_stats=p.stats(), final_status=status(p),
-                   final_queue_status=queue_status(p))
+                                     max(self.end - time.monotonic(), 30)))
+        doc.update(final_stats=p.stats(), final_status=p.status(),
+                   final_queue_status=p.queue_status(2))
         p.source.write(b"bye\n")
         try:
             c.expect("ALL-DONE", timeout=30)
@@ -294,25 +287,9 @@ class Run:
         time.sleep(0.5)          # -no-shutdown: QEMU stays after poweroff
         doc["final_exit"] = p.stop(20, quit=True)
 
-    def baseline(self, p):
-        """P0's counters and indexes when idle after boot (firmware I/O)"""
-        for _ in range(5):
-            s1, qs, s2 = p.stats(), queue_status(p), p.stats()
-            rc = [(q["requests"], q["completions"]) for q in s1]
-            if rc == [(q["requests"], q["completions"]) for q in s2] and \
-                    all(r == c for r, c in rc) and all(
-                        isinstance(q, dict) and q.get("last-avail-idx") ==
-                        q.get("used-idx") for q in qs):
-                return {"stats": s1, "queue_status": qs, "firmware_requests":
-                        {q["queue"]: q["requests"] - qs[q["queue"]][
-                            "last-avail-idx"] for q in s1}}
-            time.sleep(0.02)
-        return None
-
     def cleanup(self):
         for p in self.procs:
-            if p.proc.poll() is None:
-                p.stop(3, quit=True)
+            p.stop(3, quit=True)            # ends it if it still runs
             self.doc["processes"].append({
                 "name": p.label, "side": p.side, "pid": p.pid,
                 "exit": p.proc.returncode, "stderr": p.stderr_text()})
@@ -324,23 +301,9 @@ class Run:
                 os.unlink(f)
 
 
-def migration_line(m):
-    if not m["ok"]:
-        return "migration %d: %s->%s %s FAILED: %s" % (
-            m["k"], m["from"], m["to"], m["transport"], m.get("error"))
-    return ("migration %d: %s->%s %s, downtime/total %s/%s ms (guest paused "
-            "~%s ms), polling at start: %s (queues %s), dest requests: %d "
-            "(first %d ms)" % (
-                m["k"], m["from"], m["to"], m["transport"], m["downtime_ms"],
-                m["total_ms"], paused(m), "yes" if m["polling_at_start"]
-                else "no", ",".join(map(str, m["polling_at_start"])) or "-",
-                m["dest_requests"], m["dest_observed_ms"]))
-
-
 def evaluate(run):
-    a, doc, con, check = run.a, run.doc, run.console, run.check
-    migs, n = doc["migrations"], a.migrations
-    ok_migs = [m for m in migs if m["ok"]]
+    doc, check, migs = run.doc, run.check, run.doc["migrations"]
+    n, ok_migs = run.a.migrations, [m for m in migs if m["ok"]]
 
     def each(name, good, *keys):
         bad = ["%d: %s" % (m["k"], ", ".join("%s %s" % (k, m.get(k))
@@ -363,7 +326,7 @@ def evaluate(run):
     check("migrations started with queues polling (>= %d of %d)" %
           (n - n // 4, n), caught >= n - n // 4,
           "%d of %d caught polling" % (caught, n))
-    each("destination resumed serving and polling within %gs" % a.settle,
+    each("destination resumed serving and polling within %gs" % run.a.settle,
          lambda m: None not in (m["dest_polling_after_ms"],
                                 m["dest_requests_grew_after_ms"]),
          "dest_polling_after_ms", "dest_requests_grew_after_ms",
@@ -371,30 +334,26 @@ def evaluate(run):
     fin = doc.get("final_stats")
     bad = ["%d: requests %s" % (m["k"], m["dest_requests"])
            for m in ok_migs if not m["dest_requests"]]
-    if isinstance(fin, list) and total(fin, "requests") <= 0:
+    if fin is not None and total(fin, "requests") <= 0:
         bad.append("last destination: requests %s" % total(fin, "requests"))
     check("requests > 0 on every destination", not bad and ok_migs,
           "; ".join(bad) or "no migration")
     each("image inactive on the destination until the migration "
          "completed, then active there and inactive on the source",
-         lambda m: all(m.get(k) and all(bool(v) == want for v in
-                                        m[k].values()) for k, want in (
-             ("dest_active_before", False), ("dest_active_after", True),
-             ("src_active_after", False))), "dest_active_before",
-         "dest_active_after", "src_active_after")
+         lambda m: all(m.get(k) and all(bool(v) == want for v in m[
+             k].values()) for k, want in ACTIVE), *dict(ACTIVE))
     each("destination serves on the io_uring fast path", lambda m:
          m["dest_path"] == ["io_uring"] and m["dest_fast_rw_grew_after_ms"]
          is not None, "dest_path", "dest_fast_rw_grew_after_ms")
-
-    per, bad = [], []
-    for name, sec in con.blocks.items():
-        if not name.startswith("round"):
-            continue
+    blocks, per, bad = run.console.blocks, [], []     # the fio rounds
+    for name in [b for b in blocks if b.startswith("round")]:
+        sec = blocks[name]
         rc = int((sec.get("rc") or ["-1"])[0].strip() or -1)
         data, err = fio.parse_json(sec["fio-json"]) \
             if "fio-json" in sec else (None, "no fio output")
         summ = fio.summarize(data) if data else {"ios": 0, "jobs": []}
         stderr, jobs = sec.get("stderr", []), summ["jobs"]
+        # fio ends a job with a verify failure with EILSEQ (84)
         verr = len(fio.verify_lines(stderr)) + sum(
             1 for j in (data or {}).get("jobs", []) if j.get("error") == 84)
         t0, t1 = map(float, (sec.get("seconds") or ["0 0"])[0].split())
@@ -406,37 +365,32 @@ def evaluate(run):
             (j.get(d) or {}).get("ios") != run.ios_per_job
             for d in ("write", "read"))]
         if rc != 0 or verr or len(jobs) != 2 or wrong or not data:
-            bad.append("%s: rc %s, verify errors %d, jobs %d, wrong counts "
-                       "%s %s" % (name, rc, verr, len(jobs), wrong,
-                                  err or ""))
+            bad.append("%s: rc %s, verify errors %d, jobs %d, wrong counts %s"
+                       " %s" % (name, rc, verr, len(jobs), wrong, err or ""))
     doc.update(rounds=per, fio_ios=sum(r["ios"] for r in per),
                verify_errors=sum(r["verify_errors"] for r in per))
-    missing = [r for _, _, r in con.markers("READY")
-               if r.startswith("round") and r not in con.blocks]
+    missing = [r for _, _, r in run.console.markers("READY")
+               if r.startswith("round") and r not in blocks]
     check("fio verify: 0 errors in %d rounds" % len(per), per and not
           doc["verify_errors"] and not missing, "%d verify errors; rounds "
           "without results: %s" % (doc["verify_errors"], missing or "none"))
     check("fio completed the expected I/O (%d writes + %d verify reads per "
           "job and round)" % (run.ios_per_job, run.ios_per_job),
           per and not bad, "; ".join(bad) or "no round finished")
-
-    out = con.blocks.get("final", {}).get("stdout", [])
-    dmesg = out[out.index("===DMESG===") + 1:] if "===DMESG===" in out \
-        else []
+    out = blocks.get("final", {}).get("stdout", [])
+    dmesg = list(itertools.dropwhile(lambda ln: ln != "===DMESG===", out))[1:]
     bad = doc["guest_dmesg_complaints"] = [
         ln for ln in dmesg if any(w in ln for w in BAD_DMESG)]
     doc["guest_dmesg_lines"] = len(dmesg)
     check("guest dmesg clean (%s)" % ", ".join(BAD_DMESG), dmesg and not bad,
           " | ".join(bad[:5]) if dmesg else "no dmesg captured")
-
     qs = doc.get("final_queue_status") or []
     bad = [] if has_idx(qs) else ["no queue status: %s" % qs]
     if not bad:
-        bad = ["queue %s: avail %s last-avail %s used %s" % (
-            q.get("queue-index"), q["shadow-avail-idx"],
-            q["last-avail-idx"], q["used-idx"]) for q in qs
-            if not q["shadow-avail-idx"] == q["last-avail-idx"] ==
-            q["used-idx"]]
+        idx = [(q.get("queue-index"), q["shadow-avail-idx"],
+                q["last-avail-idx"], q["used-idx"]) for q in qs]
+        bad = ["queue %s: avail %s last-avail %s used %s" % x for x in idx
+               if len(set(x[1:])) > 1]
         used = doc["used_idx_sum"] = sum(q["used-idx"] for q in qs)
         done = doc["guest_completed_requests"] = counters.parse_blkstat(
             "\n".join(ln for ln in out if ln.startswith("vda "))).get("vda")
@@ -447,44 +401,37 @@ def evaluate(run):
                 and ln.split()[1:] != ["0", "0"]][:1]
     check("no request lost or completed twice (virtqueue indexes agree "
           "with the guest's completed requests)", not bad, "; ".join(bad))
-    handover(run, ok_migs, fin, qs)
+    handover(run, migs, ok_migs, fin, qs)
 
 
-def handover(run, ok_migs, fin, qs):
+def handover(run, migs, ok_migs, fin, qs):
     """Each process's counters against the virtqueue indexes it loaded
     (its source's last ones) and ended with."""
     doc, base = run.doc, run.doc.get("p0_baseline")
-    procs = list(zip(
-        [m["src"] for m in ok_migs] + ["P%d" % len(ok_migs)],
-        [m.get("src_final_stats") for m in ok_migs] + [fin],
-        [m.get("src_queue_status_after") for m in ok_migs] + [qs],
-        [None] + [m.get("dest_queue_status_loaded") for m in ok_migs]))
-    procs = procs if len(ok_migs) == len(doc["migrations"]) else []
-    okh, prev, bad, notes, rows = bool(procs), None, [], [], []
-    if procs and not base:
-        bad.append("(no idle moment after boot: P0 counted from its start, "
-                   "firmware I/O included)")
-    for j, (name, st, qst, loaded) in enumerate(procs):
-        prev = {q["queue-index"]: q for q in loaded} if has_idx(loaded) \
-            else prev
-        if not isinstance(st, list) or not has_idx(qst):
-            okh, prev = False, None
+    ended = [(m["src"], m["src_final_stats"], m["src_queue_status_after"])
+             for m in ok_migs] + [("P%d" % len(ok_migs), fin, qs)]
+    loads = [None] + [m.get("dest_queue_status_loaded") for m in ok_migs]
+    procs = list(zip(ended, loads)) if len(ok_migs) == len(migs) else []
+    # P0 counts from the idle moment after boot, if there was one
+    prev = {q["queue"]: dict(base["queue_status"][q["queue"]], **q)
+            for q in base["stats"]} if base else None
+    bad, notes, rows = [], [], []
+    for j, ((name, st, qst), loaded) in enumerate(procs):
+        if has_idx(loaded):
+            prev = {q["queue-index"]: q for q in loaded}
+        if st is None or not has_idx(qst):
+            prev = None
             bad.append("%s: no figures" % name)
             continue
         rows.append({"process": name, "queues": []})
         for q in qst if j == 0 or prev else []:
             i, la, ui = q["queue-index"], q["last-avail-idx"], q["used-idx"]
+            begin = (prev or {}).get(i, {})     # where its counts start
+            a0, u0 = begin.get("last-avail-idx", 0), begin.get("used-idx", 0)
             sq = next((x for x in st if x.get("queue") == i), {})
-            a0, u0, r0, c0 = (prev[i]["last-avail-idx"], prev[i]["used-idx"],
-                              0, 0) if prev else (0, 0, 0, 0)
-            if j == 0 and base:      # from the idle moment after boot
-                bq, bs = base["queue_status"][i], next(
-                    x for x in base["stats"] if x["queue"] == i)
-                a0, u0, r0, c0 = (bq["last-avail-idx"], bq["used-idx"],
-                                  bs["requests"], bs["completions"])
+            req = sq.get("requests", 0) - begin.get("requests", 0)
+            cpl = sq.get("completions", 0) - begin.get("completions", 0)
             d_a, d_u = (la - a0) % 65536, (ui - u0) % 65536
-            req = sq.get("requests", 0) - r0
-            cpl = sq.get("completions", 0) - c0
             x_req, x_cpl = ((x + 32768) % 65536 - 32768
                             for x in (req - d_a, cpl - d_u))
             rows[-1]["queues"].append({
@@ -492,7 +439,6 @@ def handover(run, ok_migs, fin, qs):
                 "avail": [a0, la], "used": [u0, ui], "extra_requests": x_req,
                 "completed_outside_poller": -x_cpl})
             if x_req > 0 or x_cpl > 0 or d_u != d_a:
-                okh = False
                 bad.append("%s queue %d: took %d requests, completed %d; "
                            "last-avail-idx %d->%d, used-idx %d->%d" % (
                                name, i, req, cpl, a0, la, u0, ui))
@@ -503,22 +449,22 @@ def handover(run, ok_migs, fin, qs):
                           x_cpl, d_u, "completions published")) if x < 0]
         prev = {q["queue-index"]: q for q in qst}
     for m in ok_migs:
-        ends = [[[q.get("last-avail-idx"), q.get("used-idx")] if isinstance(
-            q, dict) else None for q in x] if isinstance(x, list) else []
-            for x in (m.get("src_queue_status_after"),
-                      m.get("dest_queue_status_loaded"))]
-        for i, (s, d) in enumerate(zip(*ends)):
-            if s and d and s != d:
-                okh = False
-                bad.append("migration %d queue %d: source ended at avail, "
-                           "used %s, destination loaded %s" % (
-                               m["k"], i, s, d))
+        ends = [[[q.get("last-avail-idx"), q.get("used-idx")] for q in x]
+                for x in (m["src_queue_status_after"],
+                          m.get("dest_queue_status_loaded") or [])]
+        bad += ["migration %d queue %d: source ended at avail, used %s, "
+                "destination loaded %s" % (m["k"], i, s, d)
+                for i, (s, d) in enumerate(zip(*ends)) if s != d]
     doc["handover"], doc["handover_notes"] = rows, notes
     for note in notes:
         print("note: %s" % note)
+    idle = [] if base or not procs else [
+        "(no idle moment after boot: P0 counted from its start, firmware "
+        "I/O included)"]
     run.check("handover: destinations loaded their source's last virtqueue "
-              "indexes, no process took or completed a request twice", okh,
-              "; ".join(bad) or "incomplete figures")
+              "indexes, no process took or completed a request twice",
+              procs and not bad, "; ".join(idle + bad) or
+              "incomplete figures")
 
 
 def summary(run):
@@ -528,8 +474,7 @@ def summary(run):
         "transport", *dirs, "total", "polling", "downtime ms", "paused ms"))
     for t in ("unix", "file", "total"):
         sel = [m for m in migs if t in ("total", m["transport"])]
-        row = [len([m for m in sel if m["from"] + "->" + m["to"] == d])
-               for d in dirs]
+        row = [sum(m["from"] + "->" + m["to"] == d for m in sel) for d in dirs]
         dt, pa = [m["downtime_ms"] or 0 for m in sel], list(map(paused, sel))
         pol = len([m for m in sel if m["polling_at_start"]])
         table[t] = dict(zip(dirs, row), polling_at_start=pol,
@@ -563,13 +508,11 @@ def summary(run):
               s["dest_polling_after_ms"], s["pre_samples"]))
 
 
-def parse_args(argv=None):
-    class Help(argparse.RawDescriptionHelpFormatter,
-               argparse.ArgumentDefaultsHelpFormatter):
-        pass
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 epilog="\n".join(__doc__.split("\n")[2:]),
-                                 formatter_class=Help)
+def parse_args():
+    head, _, rest = __doc__.partition("\n\n")
+    ap = argparse.ArgumentParser(
+        description=head, epilog=rest,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     for opt, kind, default, text in (
             ("migrations", int, 4, "migrations, A->B, B->A, ..."),
             ("transport", ("both", "unix", "file"), "both", "both: unix, "
@@ -598,8 +541,9 @@ def parse_args(argv=None):
             ("qemu-img", str, paths.QEMU_IMG, "qemu-img binary")):
         kw = {"action": kind} if isinstance(kind, str) else {
             "choices": kind} if isinstance(kind, tuple) else {"type": kind}
-        ap.add_argument("--" + opt, default=default, help=text, **kw)
-    args = ap.parse_args(argv)
+        ap.add_argument("--" + opt, default=default, **kw,
+                        help=text + " (default: %(default)s)")
+    args = ap.parse_args()
     if args.migrations < 1:
         ap.error("--migrations must be >= 1")
     if args.disk_size < 2 * args.round_size:
@@ -627,11 +571,13 @@ def main():
     if doc.get("error"):
         checks.log("migrate", doc["error"])
     doc["total_s"], con = round(time.monotonic() - run.t0, 1), run.console
-    for i, _, why in con.markers("FAILED")[:1] if con else []:
-        doc["guest_failed"], doc["guest_report"] = why or "?", list(
-            itertools.takewhile(lambda ln: "===VBP-FAILED-END===" not in ln,
-                                con.text(i + 1)))
-    if con:
+    if not con:
+        run.check("set-up", False, doc.get("error", ""))
+    else:
+        for i, _, why in con.markers("FAILED")[:1]:
+            doc["guest_failed"], doc["guest_report"] = why or "?", list(
+                itertools.takewhile(lambda ln: "===VBP-FAILED-END===" not in
+                                    ln, con.text(i + 1)))
         doc.update(console_tail=con.tail(40), guest_boot=con.boot,
                    guest_rounds_line=next((ln for ln in con.text()
                                            if ln.startswith("rounds ")), None))
@@ -639,8 +585,6 @@ def main():
             evaluate(run)
         except Exception as e:            # noqa: BLE001 (report, go on)
             run.check("evaluation", False, "%s: %s" % (type(e).__name__, e))
-    else:
-        run.check("set-up", False, doc.get("error", ""))
     if doc.get("error"):
         run.check("run completed", False, doc["error"])
     summary(run)

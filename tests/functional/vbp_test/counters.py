@@ -149,7 +149,8 @@ def cpu_delta(before, after, ids, pid, ios):
         a = after["threads"].get(tid)
         if not a:
             return None
-        d = {"tid": tid, "name": a[0], "cpu_s": round(a[1] - (b[1] if b else 0), 3)}
+        d = {"tid": tid, "name": a[0],
+             "cpu_s": round(a[1] - (b[1] if b else 0), 3)}
         if a[2] is not None and b and b[2] is not None:
             d["run_s"] = round((a[2] - b[2]) / 1e9, 4)
         # read/write system calls: a vCPU thread's writes are mostly
