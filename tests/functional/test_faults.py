@@ -12,7 +12,6 @@ build/faults/faults.json, run logs in runs/ there.  Needs root.
 Usage: tests/functional/test_faults.py [--only CELL[,CELL]] [--long]
         [--repeat N] [--device poll|upstream] [--out DIR] [--list]
 """
-import argparse
 import contextlib
 import json
 import os
@@ -477,10 +476,7 @@ def table(results, out, elapsed):
 
 
 def arguments():
-    ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.splitlines()[2:]))
+    ap = checks.parser(__doc__)
     a = ap.add_argument
     a("--only", help="comma-separated cells (see --list)")
     a("--long", action="store_true", help="the extra cells too, and every "

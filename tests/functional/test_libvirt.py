@@ -16,7 +16,6 @@ stop leave no QEMU process, thread or cgroup.  docs/libvirt.md
 Usage: tests/functional/test_libvirt.py [--keep] [--workdir DIR] [-v]
        [--allow-block-layer] [--no-install] [--suite bookworm]
 """
-import argparse
 import json
 import os
 import re
@@ -474,10 +473,7 @@ class Test:
 
 
 def main():
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.split("\n")[2:]))
+    ap = checks.parser(__doc__)
     a = ap.add_argument
     a("--qemu", default=paths.QEMU,
       help="the emulator (default: this project's build)")

@@ -29,7 +29,7 @@ import traceback
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vbp_test import counters, machine, paths  # noqa: E402
+from vbp_test import checks, counters, machine, paths  # noqa: E402
 from vbp_test.checks import Checks  # noqa: E402
 from lifecycle_run import (DEV, Failed, Harness, common_checks,  # noqa: E402
                            describe, fio_job, loop_case, need, paths_of,
@@ -450,10 +450,7 @@ def parse_cycles(text):
 
 
 def main():
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.split("\n")[2:]))
+    ap = checks.parser(__doc__)
     a = ap.add_argument
     a("--only", help="comma-separated cases (%s)" % ",".join(CASES))
     a("--cycles", type=parse_cycles, default=parse_cycles(""),
@@ -481,7 +478,7 @@ def main():
         ",".join("%s=%d" % (k, opts.cycles[k]) for k in names))), flush=True)
     doc = {"seed": opts.seed, "qemu": opts.qemu, "cycles": opts.cycles,
            "cases": {}}
-    checks = Checks()
+    c = Checks()
     for name in names:
         fig, problems, t = {}, [], time.monotonic()
         print("lifecycle: %s ..." % name, flush=True)
@@ -493,7 +490,7 @@ def main():
         fig.update(seconds=round(time.monotonic() - t, 1),
                    ok=not problems, problems=problems)
         doc["cases"][name] = fig
-        checks.check(name, not problems, "%s (%.0f s)" % (
+        c.check(name, not problems, "%s (%.0f s)" % (
             detail, fig["seconds"]) if not problems else "%s (run dir %s)" %
             ("; ".join(problems), fig.get("run_dir")))
     fmt = "%-9s %-5s %6s %7s %8s %7s %8s %7s  %s"
@@ -506,7 +503,7 @@ def main():
             fig.get("other", "")))
     with open(os.path.join(opts.out, "lifecycle.json"), "w") as f:
         json.dump(doc, f, indent=1, default=str)
-    return checks.summary()
+    return c.summary()
 
 
 if __name__ == "__main__":

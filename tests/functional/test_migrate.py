@@ -7,7 +7,6 @@ destinations started with -incoming defer -S (as libvirt's).  14 checks
 (docs/robustness.md); results in --out: migrate.json, serial.log, P*.stderr.
 Usage: tests/functional/test_migrate.py [--migrations N] [--autostart]
 """
-import argparse
 import itertools
 import json
 import os
@@ -509,10 +508,7 @@ def summary(run):
 
 
 def parse_args():
-    head, _, rest = __doc__.partition("\n\n")
-    ap = argparse.ArgumentParser(
-        description=head, epilog=rest,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = checks.parser(__doc__)
     for opt, kind, default, text in (
             ("migrations", int, 4, "migrations, A->B, B->A, ..."),
             ("transport", ("both", "unix", "file"), "both", "both: unix, "

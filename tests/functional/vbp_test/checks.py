@@ -1,5 +1,6 @@
 """The verdicts of a suite: a PASS or FAIL line each, and the closing
 "N passed, N failed" line scripts/check.sh adds up."""
+import argparse
 import sys
 
 
@@ -37,3 +38,12 @@ class Checks:
 
 def log(prog, msg):
     print("%s: %s" % (prog, msg), file=sys.stderr, flush=True)
+
+
+def parser(doc):
+    """A suite's command line parser, its help text the suite's docstring
+    @doc: the first line, then the rest as written."""
+    head, _, rest = doc.partition("\n")
+    return argparse.ArgumentParser(
+        description=head, epilog=rest.strip("\n"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)

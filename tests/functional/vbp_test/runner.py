@@ -8,7 +8,6 @@ counters bracket exactly the job (and the guest's own snapshots of
 /proc/interrupts, taken right before and after fio).  run() returns the
 result document scripts/guest/run-guest.py prints (see there).
 """
-import argparse
 import json
 import os
 import re
@@ -18,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from . import counters, fio, machine, paths
+from . import checks, counters, fio, machine, paths
 from .console import GuestError
 from .qmp import Error as QMPError
 
@@ -363,10 +362,7 @@ def run(cfg, blockdev=None, files=None, pre_device=(), on_start=None):
 def options(argv=None, doc=__doc__):
     """The run's configuration from run-guest.py's command line (@argv,
     sys.argv when None), @doc its help text."""
-    ap = argparse.ArgumentParser(
-        description=doc.split("\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(doc.split("\n")[2:]))
+    ap = checks.parser(doc)
     a = ap.add_argument
     a("--config", help="JSON file with any of these options (long names "
       "with _), plus \"jobs\": [{\"name\", \"text\", \"timeout\"}]; "
