@@ -56,7 +56,7 @@ CASES = ("plain", "stopcont", "migrate", "outage")
 OSD_TIMEOUT = 5
 JOB = fio.job([("verify", dict(
     ioengine="io_uring", rw="randwrite", bs="4k", iodepth=16, size="64M",
-    io_size="48M", verify="crc32c", do_verify=1, verify_fatal=1))])
+    io_size="64M", verify="crc32c", do_verify=1, verify_fatal=1))])
 
 
 class Cluster:
@@ -133,9 +133,9 @@ def stopcont(cycles):
         for _ in range(cycles):
             qmp.cmd("stop")
             res["statuses"].append(qmp.cmd("query-status")["status"])
-            time.sleep(random.uniform(0.1, 0.4))
+            time.sleep(random.uniform(0.1, 0.3))
             qmp.cmd("cont")
-            time.sleep(random.uniform(0.2, 0.6))
+            time.sleep(random.uniform(0.1, 0.4))
         res["done_before_end"] = not qemu.console.markers("DONE")
     return body
 
