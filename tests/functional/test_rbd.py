@@ -64,6 +64,8 @@ class Cluster:
 
     def __init__(self, workdir):
         self.dir = os.path.join(workdir, "ceph")
+        if os.path.exists(self.dir):        # a killed run's cluster
+            self.stop()
         with socket.socket() as s:          # a free port for the monitor
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
