@@ -245,14 +245,10 @@ class Test:
         con.expect("BEGIN", name)
         con.expect("END", name)
         sec = con.blocks.get(name, {})
-        doc, err = (fio.parse_json(sec["fio-json"]) if "fio-json" in sec
-                    else (None, "no fio output"))
+        b = fio.block_result(sec)
+        doc, err, rc, stderr, verify_n = (
+            b[k] for k in ("doc", "error", "rc", "stderr", "verify_errors"))
         summ = fio.summarize(doc) if doc else {"ios": 0}
-        rc = int((sec.get("rc") or ["-1"])[0].strip() or -1)
-        stderr = sec.get("stderr", [])
-        # fio ends a job with a verify failure with EILSEQ (84)
-        verify_n = len(fio.verify_lines(stderr)) + sum(
-            1 for j in (doc or {}).get("jobs", []) if j.get("error") == 84)
         wr, rd = (sum(j.get(d, {}).get("ios", 0) for j in summ.get("jobs", []))
                   for d in ("write", "read"))
         c.check("[%s] fio (4k randwrite + crc32c verify, taskset vCPU %d) "

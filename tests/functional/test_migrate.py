@@ -346,26 +346,23 @@ def evaluate(run):
          is not None, "dest_path", "dest_fast_rw_grew_after_ms")
     blocks, per, bad = run.console.blocks, [], []     # the fio rounds
     for name in [b for b in blocks if b.startswith("round")]:
-        sec = blocks[name]
-        rc = int((sec.get("rc") or ["-1"])[0].strip() or -1)
-        data, err = fio.parse_json(sec["fio-json"]) \
-            if "fio-json" in sec else (None, "no fio output")
+        b = fio.block_result(blocks[name])
+        data = b["doc"]
         summ = fio.summarize(data) if data else {"ios": 0, "jobs": []}
-        stderr, jobs = sec.get("stderr", []), summ["jobs"]
-        # fio ends a job with a verify failure with EILSEQ (84)
-        verr = len(fio.verify_lines(stderr)) + sum(
-            1 for j in (data or {}).get("jobs", []) if j.get("error") == 84)
-        t0, t1 = map(float, (sec.get("seconds") or ["0 0"])[0].split())
-        per.append(dict({"error": err} if not data else {}, name=name,
-                        rc=rc, verify_errors=verr, ios=summ["ios"],
-                        guest_seconds=round(t1 - t0, 3), jobs=jobs,
-                        stderr=stderr[-20:]))
+        jobs = summ["jobs"]
+        per.append(dict({"error": b["error"]} if not data else {},
+                        name=name, rc=b["rc"],
+                        verify_errors=b["verify_errors"], ios=summ["ios"],
+                        guest_seconds=b["seconds"], jobs=jobs,
+                        stderr=b["stderr"][-20:]))
         wrong = [j.get("jobname") for j in jobs if j.get("error") or any(
             (j.get(d) or {}).get("ios") != run.ios_per_job
             for d in ("write", "read"))]
-        if rc != 0 or verr or len(jobs) != 2 or wrong or not data:
+        if b["rc"] != 0 or b["verify_errors"] or len(jobs) != 2 or \
+                wrong or not data:
             bad.append("%s: rc %s, verify errors %d, jobs %d, wrong counts %s"
-                       " %s" % (name, rc, verr, len(jobs), wrong, err or ""))
+                       " %s" % (name, b["rc"], b["verify_errors"], len(jobs),
+                                wrong, b["error"] or ""))
     doc.update(rounds=per, fio_ios=sum(r["ios"] for r in per),
                verify_errors=sum(r["verify_errors"] for r in per))
     missing = [r for _, _, r in run.console.markers("READY")

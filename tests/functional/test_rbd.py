@@ -234,15 +234,10 @@ def migrate(c, label, dev, cluster, image, out):
               dst.qmp.cmd("query-blockstats") if d.get("qdev")]
         res["dst_writes"] = sum(wr)
         console.expect("END", "verify", 60)
-        sec = console.blocks.get("verify", {})
-        doc, err = fio.parse_json(sec.get("fio-json", []))
-        res["rc"] = sec.get("rc", ["?"])[0]
-        res["verify_errors"] = len(fio.verify_lines(
-            sec.get("stderr", []))) + sum(
-                1 for j in (doc or {}).get("jobs", [])
-                if j.get("error") == 84)
-        res["ios"] = fio.summarize(doc)["ios"] if doc else 0
-        res["fio_error"] = err
+        b = fio.block_result(console.blocks.get("verify", {}))
+        res["rc"], res["verify_errors"] = b["rc"], b["verify_errors"]
+        res["ios"] = fio.summarize(b["doc"])["ios"] if b["doc"] else 0
+        res["fio_error"] = b["error"]
         console.expect("ALL-DONE", timeout=60)
     except QMPError as e:
         res["error"] = "%s: %s" % (type(e).__name__, e)
@@ -258,7 +253,7 @@ def migrate(c, label, dev, cluster, image, out):
             res.get("dst_status") == "running" and res.get("src_exit") == 0,
             json.dumps(res))
     c.check("%s: destination wrote, fio ran, 0 verify errors" % label,
-            not res.get("error") and res.get("rc") == "0" and
+            not res.get("error") and res.get("rc") == 0 and
             res.get("verify_errors") == 0 and res.get("ios", 0) > 0 and
             res.get("dst_writes", 0) > 0, json.dumps(res))
     return res

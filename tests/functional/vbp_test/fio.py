@@ -65,6 +65,23 @@ def verify_lines(stderr):
             if line.startswith("verify:") or "verify failed" in line]
 
 
+def block_result(sec):
+    """What a job's result block (Console.blocks[name]) says: the job's
+    exit status, fio's document (None, and why in "error"), its stderr,
+    the verify errors and the guest's seconds for the job."""
+    doc, err = parse_json(sec["fio-json"]) if "fio-json" in sec \
+        else (None, "no fio output")
+    stderr = sec.get("stderr", [])
+    t0, t1 = (float(x) for x in (sec.get("seconds") or ["0 0"])[0].split())
+    return {"rc": int((sec.get("rc") or ["-1"])[0].strip() or -1),
+            "doc": doc, "error": err, "stderr": stderr,
+            "seconds": round(t1 - t0, 3),
+            # fio ends a job with a verify failure with EILSEQ (84)
+            "verify_errors": len(verify_lines(stderr)) + sum(
+                1 for j in (doc or {}).get("jobs", [])
+                if j.get("error") == 84)}
+
+
 def summarize(data):
     """Per fio job: IOPS, bandwidth, I/O count, lat_ns percentiles."""
     jobs = []

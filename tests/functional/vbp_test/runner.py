@@ -139,21 +139,16 @@ def snapshot(qemu):
 
 def job_result(name, sec, before, after, ids, cfg, pid, disk_virtio):
     """One job's figures from its result block and the host snapshots."""
-    res = {"name": name}
-    res["rc"] = int(sec.get("rc", ["-1"])[0].strip() or -1)
-    t0, t1 = (float(x) for x in sec.get("seconds", ["0 0"])[0].split())
-    res["guest_seconds"] = round(t1 - t0, 3)
-    res["host_seconds"] = round(after["t"] - before["t"], 3)
-    doc, err = (fio.parse_json(sec["fio-json"]) if "fio-json" in sec
-                else (None, "no fio output"))
-    res["fio"] = fio.summarize(doc) if doc else {"error": err, "ios": 0}
+    b = fio.block_result(sec)
+    doc = b["doc"]
+    res = {"name": name, "rc": b["rc"], "guest_seconds": b["seconds"],
+           "host_seconds": round(after["t"] - before["t"], 3)}
+    res["fio"] = fio.summarize(doc) if doc else {"error": b["error"],
+                                                  "ios": 0}
     if cfg.full_fio and doc:
         res["fio_json"] = doc
-    stderr = sec.get("stderr", [])
-    res["fio_stderr"] = stderr[-40:]
-    # fio ends a job with a verify failure with EILSEQ (84)
-    res["verify_errors"] = len(fio.verify_lines(stderr)) + sum(
-        1 for j in (doc or {}).get("jobs", []) if j.get("error") == 84)
+    res["fio_stderr"] = b["stderr"][-40:]
+    res["verify_errors"] = b["verify_errors"]
     ios = res["ios"] = res["fio"].get("ios", 0)
 
     irq0 = counters.parse_interrupts("\n".join(sec.get("irq-before", [])))
