@@ -6,6 +6,10 @@
 #                         the same against the ASan/UBSan build of
 #                         qemu-system-x86_64 (scripts/build-fuzz.sh); a
 #                         sanitizer report in a test's log fails the test
+#   scripts/run-qtests.sh --tsan REGEX
+#                         the same against the ThreadSanitizer build
+#                         (scripts/build-tsan.sh), with QEMU's own TSan
+#                         suppressions; reports are kept in the logs
 #
 # Prints "ok PATH" / "FAIL PATH" (with the log tail) per test and a last
 # line "N passed, N failed".  Exit status 1 if any failed.
@@ -13,12 +17,15 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=/dev/null
 . "$TOP/build/config.sh"
-asan=0
+asan=0 tsan=0
 if [ "${1:-}" = --asan ]; then
     asan=1
     shift
+elif [ "${1:-}" = --tsan ]; then
+    tsan=1
+    shift
 fi
-regex=${1:?usage: run-qtests.sh [--asan] REGEX}
+regex=${1:?usage: run-qtests.sh [--asan|--tsan] REGEX}
 cd "$QEMU_BUILD" || exit 1
 export QTEST_QEMU_BINARY=./qemu-system-x86_64
 if [ "$asan" = 1 ]; then
@@ -34,10 +41,22 @@ if [ "$asan" = 1 ]; then
     export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
     export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 fi
+if [ "$tsan" = 1 ]; then
+    [ -f "$BUILDDIR/config-tsan.sh" ] || {
+        echo "no TSan build: run scripts/build-tsan.sh first"
+        echo "0 passed, 1 failed"
+        exit 1
+    }
+    # shellcheck source=/dev/null
+    . "$BUILDDIR/config-tsan.sh"
+    export QTEST_QEMU_BINARY=$TSAN_BUILD/qemu-system-x86_64
+    export TSAN_OPTIONS="suppressions=$QEMU_SRC_DIR/tests/tsan/suppressions.tsan:second_deadlock_stack=1:history_size=4"
+fi
 export QTEST_QEMU_IMG=./qemu-img
 export QTEST_QEMU_STORAGE_DAEMON_BINARY=./storage-daemon/qemu-storage-daemon
 LOG=$BUILDDIR/qtest-logs
 [ "$asan" = 1 ] && LOG=$BUILDDIR/qtest-logs-asan
+[ "$tsan" = 1 ] && LOG=$BUILDDIR/qtest-logs-tsan
 mkdir -p "$LOG"
 # A test may change kernel.io_uring_disabled for a moment; never leave it so
 SYSCTL=/proc/sys/kernel/io_uring_disabled
@@ -56,7 +75,7 @@ for p in $paths; do
     log=$LOG/$(echo "$p" | tr '/' '_').log
     if timeout 600 ./tests/qtest/qos-test -p "$p" >"$log" 2>&1 &&
        grep -q "^ok " "$log" &&
-       ! grep -qE "ERROR: AddressSanitizer|runtime error:" "$log"; then
+       ! grep -qE "ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer" "$log"; then
         echo "ok   $p"
         pass=$((pass + 1))
     else

@@ -48,7 +48,13 @@ struct VBPUring {
     unsigned entries;
     unsigned inflight;          /* queued or in the kernel */
     unsigned queued;            /* SQEs not yet submitted (no-ops too) */
-    bool busy;                  /* the last submission got -EAGAIN/-EBUSY */
+    unsigned in_kernel;         /* SQEs submitted whose CQE is not seen */
+    /*
+     * SQEs are left queued and nothing else submits them: the last
+     * submission got -EAGAIN/-EBUSY, or took fewer than it was given.
+     * The reap of the next CQE (there is one: in_kernel) submits them.
+     */
+    bool busy;
     bool sqpoll;                /* a kernel thread consumes the SQ */
     int submit_error;           /* of the last submission, 0 if it worked */
     VBPUringReq *reqs;          /* the pool, @entries of them */
@@ -61,6 +67,7 @@ struct VBPUring {
     VBPUringReq *failed;
     QEMUBH *fail_bh;
     int fail_next;              /* test hook, any thread: next submit fails */
+    int short_next;             /* test hook, any thread: next submit short */
     const VBPUringOps *ops;
     void *ops_opaque;
     VBPUringStats stats;
@@ -87,6 +94,7 @@ VBPUring *vbp_uring_new(unsigned entries, bool sqpoll,
     }
     ur->entries = entries;
     ur->sqpoll = sqpoll;
+    ur->short_next = -1;
     ur->ops = ops;
     ur->ops_opaque = opaque;
     ur->reqs = g_new0(VBPUringReq, entries);
@@ -128,15 +136,19 @@ static bool vbp_uring_poll_cb(void *opaque)
 
 void vbp_uring_attach(VBPUring *ur, AioContext *ctx)
 {
-    /* Attached again after every drained section, to the same context */
-    if (ur->fail_bh && ur->ctx != ctx) {
+    /*
+     * Attached again after every drained section, to the same context,
+     * whose thread may be reaping the ring right now (its fd handler
+     * stays): then there is nothing to change.
+     */
+    if (ur->fail_bh && ur->ctx == ctx) {
+        return;
+    }
+    if (ur->fail_bh) {
         assert(!ur->failed);
         qemu_bh_delete(ur->fail_bh);
-        ur->fail_bh = NULL;
     }
-    if (!ur->fail_bh) {
-        ur->fail_bh = aio_bh_new(ctx, vbp_uring_fail_bh, ur);
-    }
+    ur->fail_bh = aio_bh_new(ctx, vbp_uring_fail_bh, ur);
     ur->ctx = ctx;
     aio_set_fd_handler(ctx, ur->ring.ring_fd, vbp_uring_completion_cb, NULL,
                        vbp_uring_poll_cb, vbp_uring_completion_cb, ur);
@@ -327,6 +339,26 @@ void vbp_uring_fail_next_submit(VBPUring *ur, int err)
     qatomic_set(&ur->fail_next, err);
 }
 
+void vbp_uring_short_next_submit(VBPUring *ur, unsigned max)
+{
+    qatomic_set(&ur->short_next, MIN(max, INT_MAX));
+}
+
+/*
+ * What io_uring_submit() does, but the kernel is asked to consume at most
+ * @max SQEs: the others stay in the SQ, visible to the kernel and not
+ * consumed, as after a short submission (the kernel ran out of memory
+ * for one, or stopped at an SQE it could not prepare).
+ */
+static int vbp_uring_submit_at_most(VBPUring *ur, unsigned max)
+{
+    struct io_uring_sq *sq = &ur->ring.sq;
+
+    io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+    sq->sqe_head = sq->sqe_tail;
+    return io_uring_enter(ur->ring.ring_fd, max, 0, 0, NULL);
+}
+
 /*
  * The kernel refused a submission with @err: every SQE it has not
  * consumed becomes a no-op (so that a later submission cannot start a
@@ -354,13 +386,17 @@ static void vbp_uring_fail_queued(VBPUring *ur, int err)
 unsigned vbp_uring_submit(VBPUring *ur)
 {
     unsigned n = ur->queued;
-    int ret;
+    int ret, max;
 
     if (!n) {
         return 0;
     }
     ret = qatomic_xchg(&ur->fail_next, 0);
-    if (!ret) {
+    max = qatomic_read(&ur->short_next);
+    if (!ret && max >= 0 && !ur->sqpoll) {
+        qatomic_set(&ur->short_next, -1);
+        ret = vbp_uring_submit_at_most(ur, max);
+    } else if (!ret) {
         do {
             ret = io_uring_submit(&ur->ring);
         } while (ret == -EINTR);
@@ -372,20 +408,38 @@ unsigned vbp_uring_submit(VBPUring *ur)
      */
     ur->busy = false;
     if (ret >= 0) {
-        ur->queued -= MIN((unsigned)ret, ur->queued);
+        unsigned done = MIN((unsigned)ret, ur->queued);
+
+        ur->queued -= done;
+        ur->in_kernel += done;
         ur->submit_error = 0;
-        return n;
-    }
-    /*
-     * -EAGAIN/-EBUSY: the kernel is short of resources or the CQ is full.
-     * While requests are in the kernel, the SQEs stay in the SQ and go
-     * with the next submission, which the reap of those requests makes.
-     * Otherwise nothing would submit them again: like any other error,
-     * they fail.  With SQPOLL the kernel thread consumes the SQ by
-     * itself, so the SQEs are left to it.
-     */
-    if (ur->sqpoll ||
-        ((ret == -EAGAIN || ret == -EBUSY) && ur->inflight > ur->queued)) {
+        if (!ur->queued || ur->sqpoll) {
+            return n;
+        }
+        /*
+         * A short submission: the kernel took the first SQEs and left the
+         * others in the SQ.  Nothing would submit them again (a sleeping
+         * queue makes no pass, the stop of a queue waits for them), and
+         * the SQEs taken may all be no-ops of a failed submission, whose
+         * completions complete nothing: the reap of the next CQE submits
+         * them.  If there is none to come, it is as if the kernel had
+         * answered -EAGAIN.
+         */
+        if (ur->in_kernel) {
+            ur->busy = true;
+            return n;
+        }
+        ret = -EAGAIN;
+    } else if (ur->sqpoll ||
+               ((ret == -EAGAIN || ret == -EBUSY) && ur->in_kernel)) {
+        /*
+         * -EAGAIN/-EBUSY: the kernel is short of resources or the CQ is
+         * full.  While SQEs are in the kernel, the others stay in the SQ
+         * and go with the next submission, which the reap of the next CQE
+         * makes.  Otherwise nothing would submit them again: like any
+         * other error, they fail.  With SQPOLL the kernel thread consumes
+         * the SQ by itself, so the SQEs are left to it.
+         */
         ur->busy = !ur->sqpoll;
         return n;
     }
@@ -461,6 +515,7 @@ unsigned vbp_uring_reap(VBPUring *ur, bool early)
         int res = cqe->res;
 
         io_uring_cqe_seen(&ur->ring, cqe);
+        ur->in_kernel -= !!ur->in_kernel;
         if (!req) {
             /* An SQE made a no-op by vbp_uring_fail_queued() */
             continue;
@@ -563,6 +618,11 @@ unsigned vbp_uring_submit(VBPUring *ur)
 }
 
 void vbp_uring_fail_next_submit(VBPUring *ur, int err)
+{
+    g_assert_not_reached();
+}
+
+void vbp_uring_short_next_submit(VBPUring *ur, unsigned max)
 {
     g_assert_not_reached();
 }

@@ -142,6 +142,14 @@ struct VirtIOBlockPollQueue {
      * before the handlers are installed, false in @ctx by stop.
      */
     bool active;
+    /*
+     * Bumped with the BQL by each attach; the first pass after it (in
+     * @ctx: a pass scheduled before the drain may still be running
+     * while attach runs) resynchronises the fields below that assume
+     * nothing in flight, see vbp_resync().
+     */
+    unsigned attach_gen;
+    unsigned seen_gen;          /* attach_gen the passes resynced to */
 
     bool polling;               /* notifications off, poll_bh rescheduled */
     bool in_pass;               /* inside vbp_pass() */
@@ -492,7 +500,7 @@ static void vbp_end_sleep(VirtIOBlockPollQueue *q, int64_t now)
 static void vbp_start_polling(VirtIOBlockPollQueue *q, int64_t now)
 {
     if (q->hybrid_sleep) {
-        q->hybrid_sleep = false;
+        qatomic_set(&q->hybrid_sleep, false);
         timer_del(q->hybrid_timer);
     }
     qatomic_set(&q->polling, true);
@@ -519,6 +527,31 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
 static void vbp_again(VirtIOBlockPollQueue *q);
 
 /*
+ * The queue was attached again (after a drained section, or a start):
+ * nothing is in flight any more, and completions made while it was not
+ * served went through virtio-blk's own path (see vbp_outstanding()).
+ * Done by the queue's thread, which owns these fields, rather than by
+ * attach, which runs with the BQL while a pass may still run here.
+ */
+static void vbp_resync(VirtIOBlockPollQueue *q)
+{
+    unsigned gen = qatomic_load_acquire(&q->attach_gen);
+
+    if (gen == q->seen_gen) {
+        return;
+    }
+    q->seen_gen = gen;
+    q->idle_since_ns = 0;
+    q->hybrid_end_ns = 0;
+    q->published = q->taken;
+    q->unsignalled = 0;
+    if (!q->polling && !qatomic_read(&q->sleep_start_ns)) {
+        qatomic_set(&q->sleep_start_ns,
+                    qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+    }
+}
+
+/*
  * One pass: take what the guest queued, publish what completed, decide
  * whether to keep polling, then signal once or hold the signal.
  */
@@ -529,6 +562,7 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
     int64_t now;
 
     defer_call_begin();
+    vbp_resync(q);
     q->in_pass = true;
     if (vbp_may_serve(q)) {
         n = vbp_process_ring(q);
@@ -652,7 +686,7 @@ static bool vbp_hybrid_sleep(VirtIOBlockPollQueue *q, int64_t now)
         vbp_again(q);
         return true;
     }
-    q->hybrid_sleep = true;
+    qatomic_set(&q->hybrid_sleep, true);
     q->timed_end_ns = wake + 2 * margin;
     timer_mod_ns(q->hybrid_timer, wake);
     STAT_ADD(q, timed_sleeps, 1);
@@ -1301,10 +1335,6 @@ static bool vbp_uring_before_complete(void *opaque, VBPUringKind kind,
     case VBP_URING_FLUSH:
         return false;
     case VBP_URING_DISCARD:
-        if (refused) {
-            cb(cb_opaque, 0);
-            return true;
-        }
         break;
     case VBP_URING_WRITE_ZEROES:
     case VBP_URING_WRITE_ZEROES_UNMAP:
@@ -1318,15 +1348,22 @@ static bool vbp_uring_before_complete(void *opaque, VBPUringKind kind,
     case VBP_URING_WRITE:
         break;
     }
-    if (ret < 0) {
-        return false;
-    }
+    /*
+     * Whatever @ret is, as bdrv_co_write_req_finish() does: a write that
+     * failed may have changed some of the bytes (a short write followed
+     * by an error), so dirty bitmaps must cover it.
+     */
     for (int i = 0; i < (nodes[0] == nodes[1] ? 1 : 2); i++) {
         if (kind != VBP_URING_DISCARD) {
             stat64_max(&nodes[i]->wr_highest_offset, offset + bytes);
         }
         qatomic_inc(&nodes[i]->write_gen);
         bdrv_set_dirty(nodes[i], offset, bytes);
+    }
+    if (kind == VBP_URING_DISCARD && refused) {
+        /* A discard is a hint: the block layer succeeds too */
+        cb(cb_opaque, 0);
+        return true;
     }
     return false;
 }
@@ -1349,6 +1386,15 @@ static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
     VirtIOBlockPoll *d = VIRTIO_BLK_POLL(s);
     VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(vq)];
 
+    /*
+     * A drained section that ends while ioeventfd stops (a block job
+     * finishing in the main loop that vbp_stop_vq() polls) must not
+     * serve a queue again: its host notifier is about to be closed.
+     * virtio-blk does not call us then; stay safe if it ever does.
+     */
+    if (s->ioeventfd_stopping) {
+        return;
+    }
     trace_virtio_blk_poll_attach(d, q->index);
     if (q->index == 0) {
         vbp_fast_path_update(d);
@@ -1363,7 +1409,10 @@ static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
                      "queue %u are not in guest RAM", q->index);
         return;
     }
-    q->ctx = ctx;
+    if (q->ctx != ctx) {
+        /* Stopped queues only: a running pass reads it (vbp_poll_bh()) */
+        q->ctx = ctx;
+    }
     if (q->uring) {
         vbp_uring_attach(q->uring, ctx);
     }
@@ -1376,15 +1425,8 @@ static void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
                                         vbp_hybrid_timer, q);
         q->hybrid_ctx = ctx;
     }
-    q->idle_since_ns = 0;
-    q->hybrid_end_ns = 0;
-    if (!qatomic_read(&q->polling) && !qatomic_read(&q->sleep_start_ns)) {
-        qatomic_set(&q->sleep_start_ns,
-                    qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
-    }
-    /* Nothing is in flight after a drain (see vbp_outstanding()) */
-    q->published = q->taken;
-    q->unsignalled = 0;
+    /* The next pass resynchronises (release: before attached is seen) */
+    qatomic_store_release(&q->attach_gen, q->attach_gen + 1);
     qatomic_set(&q->active, true);
     qatomic_set(&q->attached, true);
     vbp_set_handlers(q, ctx, true);
@@ -1419,10 +1461,15 @@ static void vbp_stop_vq_bh(void *opaque)
     if (q->hybrid_timer) {
         timer_del(q->hybrid_timer);
     }
-    q->hybrid_sleep = false;
+    qatomic_set(&q->hybrid_sleep, false);
     if (q->polling) {
         vbp_stop_polling(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     }
+    /*
+     * Whatever is still queued on the ring goes now, polling or not: the
+     * drain that follows waits for it, and nothing else would submit it.
+     */
+    vbp_submit(q);
     vbp_end_sleep(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     defer_call_begin();
     /* Everything held is signalled */
@@ -1461,6 +1508,17 @@ static void vbp_stop_vq_read_bh(void *opaque)
              virtio_queue_get_last_avail_idx(vdev, q->index)));
 }
 
+/*
+ * Testing (x-drain-during-stop): what a block job that finishes in the
+ * main loop does (job_exit(), bdrv_graph_wrlock_drained()), run by the
+ * nested event loop of vbp_stop_vq()
+ */
+static void vbp_drain_all_bh(void *opaque)
+{
+    bdrv_drain_all_begin();
+    bdrv_drain_all_end();
+}
+
 /* Context: BQL held, ioeventfd stops */
 static void vbp_stop_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
 {
@@ -1468,6 +1526,10 @@ static void vbp_stop_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
     VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(vq)];
 
     trace_virtio_blk_poll_stop(d, q->index);
+    if (d->drain_during_stop && q->index == 0) {
+        aio_bh_schedule_oneshot(qemu_get_aio_context(), vbp_drain_all_bh,
+                                NULL);
+    }
     aio_wait_bh_oneshot(ctx, vbp_stop_vq_bh, q);
     if (!blk_in_drain(s->conf.conf.blk)) {
         aio_wait_bh_oneshot(ctx, vbp_stop_vq_read_bh, q);
@@ -1531,6 +1593,48 @@ static void vbp_set_fail_next_submit(Object *obj, Visitor *v,
     }
 }
 
+/*
+ * Testing: x-short-next-submit=N makes the kernel consume at most N SQEs
+ * of the next io_uring submission of every queue, as a short submission.
+ */
+static void vbp_set_short_next_submit(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(obj);
+    VirtIOBlock *s = VIRTIO_BLK(obj);
+    uint32_t max;
+
+    if (!visit_type_uint32(v, name, &max, errp)) {
+        return;
+    }
+    if (!d->queues) {
+        error_setg(errp, "%s: the device is not realized", name);
+        return;
+    }
+    if (d->uring_sqpoll) {
+        error_setg(errp, "%s: not with uring-sqpoll=on", name);
+        return;
+    }
+    for (unsigned i = 0; i < s->conf.num_queues; i++) {
+        if (d->queues[i].uring) {
+            vbp_uring_short_next_submit(d->queues[i].uring, max);
+        }
+    }
+}
+
+/* What a queue does now, for the stats */
+static const char *vbp_queue_state(VirtIOBlockPollQueue *q)
+{
+    if (!qatomic_read(&q->attached)) {
+        return qatomic_read(&q->active) ? "drained" : "stopped";
+    }
+    if (qatomic_read(&q->polling)) {
+        return "polling";
+    }
+    return qatomic_read(&q->hybrid_sleep) ? "timed-sleep" : "sleeping";
+}
+
 static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
                           void *opaque, Error **errp)
 {
@@ -1550,6 +1654,7 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         g_autofree char *iothread = g_strdup(q->iothread ?
             object_get_canonical_path_component(OBJECT(q->iothread)) : "");
         bool polling = qatomic_read(&q->polling);
+        g_autofree char *state = g_strdup(vbp_queue_state(q));
         int64_t window = d->busy_poll ? -1 : vbp_poll_window(q);
         g_autofree char *path = g_strdup(
             d->throttle_state && qatomic_read(d->throttle_state) ?
@@ -1605,6 +1710,7 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
              visit_type_str(v, "iothread", &iothread, errp) &&
              visit_type_int(v, "thread-id", &tid, errp) &&
              visit_type_bool(v, "polling", &polling, errp) &&
+             visit_type_str(v, "state", &state, errp) &&
              visit_type_int(v, "poll-window-ns", &window, errp) &&
              visit_type_uint64(v, "requests", &st.requests, errp) &&
              visit_type_uint64(v, "passes", &st.passes, errp) &&
@@ -1861,8 +1967,15 @@ static void vbp_realize(DeviceState *dev, Error **errp)
         q->vq = virtio_get_queue(VIRTIO_DEVICE(dev), i);
         q->ctx = s->vq_aio_context[i];
         q->iothread = vbp_queue_iothread(s, q->ctx);
-        q->poll_bh = aio_bh_new_guarded(q->ctx, vbp_poll_bh, q,
-                                        &DEVICE(dev)->mem_reentrancy_guard);
+        /*
+         * No re-entrancy guard: the one of this device is never checked
+         * (the transport proxy owns the MMIO regions), sharing it between
+         * IOThreads would race, and a pass cannot reach MMIO dispatch at
+         * all: rings and descriptors outside guest RAM are refused in
+         * threads without the BQL.
+         */
+        q->poll_bh = aio_bh_new(q->ctx, vbp_poll_bh, q);
+        virtio_queue_set_served_without_bql(q->vq, true);
         if (d->fast_path && !d->uring_error) {
             Error *local_err = NULL;
 
@@ -1944,6 +2057,9 @@ static const Property vbp_properties[] = {
                        VIRTIO_BLK_POLL_DEFAULT_COALESCE_NS),
     DEFINE_PROP_UINT64("coalesce-idle-ns", VirtIOBlockPoll, coalesce_idle_ns,
                        0),
+    /* Testing only: a drained section begins and ends while queues stop */
+    DEFINE_PROP_BOOL("x-drain-during-stop", VirtIOBlockPoll,
+                     drain_during_stop, false),
 };
 
 static void vbp_class_init(ObjectClass *klass, const void *data)
@@ -2014,6 +2130,11 @@ static void vbp_class_init(ObjectClass *klass, const void *data)
     object_class_property_set_description(klass, "x-fail-next-submit",
         "Testing only: the next io_uring submission of each queue fails "
         "with this errno (its requests complete with the error)");
+    object_class_property_add(klass, "x-short-next-submit", "uint32",
+                              NULL, vbp_set_short_next_submit, NULL, NULL);
+    object_class_property_set_description(klass, "x-short-next-submit",
+        "Testing only: the kernel consumes at most this many requests of "
+        "the next io_uring submission of each queue (a short submission)");
 
     vbpc->parent_realize = vdc->realize;
     vbpc->parent_unrealize = vdc->unrealize;

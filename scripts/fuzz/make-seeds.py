@@ -52,6 +52,16 @@ def reset(choice=0, nq=0):
     return bytes([OP_RESET, choice, nq])
 
 
+OP_RINGS = 0xff
+RINGS_BAR, RINGS_UNMAPPED, RINGS_HOME = range(3)
+
+
+def rings(q, where):
+    """Move queue q's rings while it is served: into the device's BAR,
+    beyond guest RAM, or back home (Q_ENABLE again)"""
+    return bytes([OP_RINGS, q, where])
+
+
 def ring16(op, q, v):
     return struct.pack("<BBH", op, q, v)
 
@@ -129,6 +139,11 @@ SEEDS = {
         reset(INDIRECT, 0) + req(0, T_IN, 0, 1, 512, R_INDIRECT),
     "reset-polling": hdr(0, 1) + req(0, T_OUT, 0) + wait(1) + reset(0, 1) +
         wait(31) + req(1, T_IN, 0) + reset(EVENT_IDX, 0),
+    # rings moved out of guest RAM on a served queue, then a reset
+    "rings-moved": hdr(EVENT_IDX, 1) + req(0, T_OUT, 0) + wait(2) +
+        rings(0, RINGS_BAR) + kick(0) + req(1, T_OUT, 8) +
+        rings(1, RINGS_UNMAPPED) + kick(1) + reset(0, 0) + req(0, T_IN, 0) +
+        rings(0, RINGS_HOME) + req(0, T_IN, 0),
 }
 
 

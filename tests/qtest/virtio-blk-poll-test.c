@@ -23,6 +23,7 @@
 #include "qapi/error.h"
 #include "standard-headers/linux/virtio_blk.h"
 #include "standard-headers/linux/virtio_ring.h"
+#include "standard-headers/linux/virtio_pci.h"
 #include "libqos/libqos-pc.h"
 #include "libqos/qgraph.h"
 #include "libqos/virtio.h"
@@ -727,6 +728,60 @@ static void test_drain_while_polling(void)
 }
 
 /* A device reset under load, then the queue is set up again and works */
+/* The state of every queue of vbp0 is @expect */
+static void vbp_assert_state(VbpTest *t, const char *expect)
+{
+    for (int i = 0; i < t->nvqs; i++) {
+        QDict *st = vbp_stats(t->qts, "vbp0", i);
+
+        g_assert_cmpstr(qdict_get_str(st, "state"), ==, expect);
+        qobject_unref(st);
+    }
+}
+
+/*
+ * A drained section that begins and ends while the queues stop (a block
+ * job finishing in the main loop that the stop polls while it waits for
+ * each IOThread; x-drain-during-stop makes one at that moment) leaves
+ * every queue stopped, for a VM stop and for a device reset; after cont
+ * and after the guest sets the device up again, it serves.
+ */
+static void test_drain_during_stop(void)
+{
+    VbpTest *t = vbp_boot("\"x-drain-during-stop\": true, "
+                          "\"num-queues\": 2", 2, 0);
+    QVirtQueue *vq;
+
+    for (int i = 0; i < 2; i++) {
+        vbp_write_read(t, t->vq[i], 8 * i, 0x51 + i, true);
+    }
+    vbp_assert_state(t, "sleeping");
+    qtest_qmp_assert_success(t->qts, "{'execute': 'stop'}");
+    vbp_assert_state(t, "stopped");
+    qtest_qmp_assert_success(t->qts, "{'execute': 'cont'}");
+    for (int i = 0; i < 2; i++) {
+        vbp_write_read(t, t->vq[i], 16 + 8 * i, 0x61 + i, true);
+    }
+
+    /* A device reset */
+    for (int i = 0; i < 2; i++) {
+        qvirtqueue_cleanup(t->dev->bus, t->vq[i], &t->qs->alloc);
+    }
+    qvirtio_reset(t->dev);
+    vbp_assert_state(t, "stopped");
+    vbp_assert_alive(t);
+    qvirtio_set_acknowledge(t->dev);
+    qvirtio_set_driver(t->dev);
+    qvirtio_set_features(t->dev, t->dev->features);
+    for (int i = 0; i < 2; i++) {
+        t->vq[i] = qvirtqueue_setup(t->dev, &t->qs->alloc, i);
+    }
+    qvirtio_set_driver_ok(t->dev);
+    vq = t->vq[1];
+    vbp_write_read(t, vq, 40, 0x71, true);
+    vbp_shutdown(t);
+}
+
 static void test_reset_under_load(void)
 {
     VbpTest *t = vbp_boot("\"busy-poll\": true", 1, 0);
@@ -1642,6 +1697,128 @@ static void test_fast_submit_error(const void *opaque)
     vbp_shutdown(t);
 }
 
+static void vbp_qom_set_int(VbpTest *t, const char *prop, int64_t value)
+{
+    qtest_qmp_assert_success(t->qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': 'vbp0', 'property': %s, "
+                             "'value': %" PRId64 "}}", prop, value);
+}
+
+/*
+ * The kernel takes fewer SQEs than it is given (x-short-next-submit):
+ * those left in the SQ are submitted by the reap of the ones it took,
+ * without another kick, and none is left behind when the queue stops.
+ * Interrupt mode (poll-idle-ns=0): no polling pass submits them either.
+ */
+static void test_fast_short_submit(void)
+{
+    VbpTest *t = vbp_boot("\"poll-idle-ns\": 0, \"werror\": \"report\"",
+                          1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t w[2][4096], r[4096];
+    uint64_t addr[2];
+    uint32_t head[2];
+    uint16_t used;
+
+    vbp_assert_path(t, "io_uring");
+    /* Two requests in one kick, one submission: the kernel takes one */
+    vbp_qom_set_int(t, "x-short-next-submit", 1);
+    used = vbp_used_idx(t, vq);
+    for (int i = 0; i < 2; i++) {
+        memset(w[i], 0x31 + i, sizeof(w[i]));
+        head[i] = vbp_add_req(t, vq, VIRTIO_BLK_T_OUT, i * 8, w[i],
+                              sizeof(w[i]), &addr[i]);
+        vbp_publish_n(t, vq, head[i], i, i ? 2 : 0);
+    }
+    t->dev->bus->virtqueue_kick(t->dev, vq);
+    vbp_wait_used(t, vq, used + 2);
+    for (int i = 0; i < 2; i++) {
+        g_assert_cmpint(vbp_status(t, addr[i], sizeof(w[i])), ==,
+                        VIRTIO_BLK_S_OK);
+        guest_free(&t->qs->alloc, addr[i]);
+        g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, i * 8, r, sizeof(r),
+                               1), ==, VIRTIO_BLK_S_OK);
+        g_assert_cmpmem(r, sizeof(r), w[i], sizeof(w[i]));
+    }
+
+    /*
+     * A QD1 guest after a failed submission: the next submission takes
+     * only the no-op left of the failed SQE; the request behind it is
+     * submitted by the no-op's completion, not by the next kick.
+     */
+    vbp_qom_set_int(t, "x-fail-next-submit", 5);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 16, w[0], sizeof(w[0]),
+                           1), ==, VIRTIO_BLK_S_IOERR);
+    vbp_qom_set_int(t, "x-short-next-submit", 1);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 16, w[1], sizeof(w[1]),
+                           1), ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_IN, 16, r, sizeof(r), 1), ==,
+                    VIRTIO_BLK_S_OK);
+    g_assert_cmpmem(r, sizeof(r), w[1], sizeof(w[1]));
+
+    /*
+     * The kernel takes none and has none: nothing would ever submit the
+     * request, so it fails (as for -EAGAIN), and stop does not wait for it
+     */
+    vbp_qom_set_int(t, "x-short-next-submit", 0);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 24, w[0], sizeof(w[0]),
+                           1), ==, VIRTIO_BLK_S_IOERR);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'stop'}");
+    qtest_qmp_assert_success(t->qts, "{'execute': 'cont'}");
+    vbp_write_read(t, vq, 32, 0x44, true);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fallback-rw"), ==, 0);
+    vbp_shutdown(t);
+}
+
+/* The dirty bitmap of a node in @t's QEMU, its dirty byte count */
+static int64_t vbp_bitmap_count(VbpTest *t, const char *node_name)
+{
+    QDict *rsp = qtest_qmp(t->qts, "{'execute': 'query-named-block-nodes', "
+                           "'arguments': {'flat': true}}");
+    QList *nodes = qdict_get_qlist(rsp, "return");
+    const QListEntry *e;
+    int64_t count = -1;
+
+    QLIST_FOREACH_ENTRY(nodes, e) {
+        QDict *node = qobject_to(QDict, qlist_entry_obj(e));
+        QList *bitmaps;
+
+        if (strcmp(qdict_get_str(node, "node-name"), node_name) ||
+            !qdict_haskey(node, "dirty-bitmaps")) {
+            continue;
+        }
+        bitmaps = qdict_get_qlist(node, "dirty-bitmaps");
+        count = qdict_get_int(qobject_to(QDict, qlist_peek(bitmaps)),
+                              "count");
+    }
+    qobject_unref(rsp);
+    return count;
+}
+
+/*
+ * A fast path write that fails still dirties the bitmap, as the block
+ * layer's does (bdrv_co_write_req_finish(): whatever the result, some
+ * bytes may have changed before the error)
+ */
+static void test_fast_dirty_bitmap_failed_write(void)
+{
+    VbpTest *t = vbp_boot("\"werror\": \"report\"", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+    uint8_t buf[4096] = { 7 };
+
+    vbp_write_read(t, vq, 0, 0x10, true);
+    qtest_qmp_assert_success(t->qts, "{'execute': 'block-dirty-bitmap-add', "
+                             "'arguments': {'node': 'disk0', 'name': 'bm0', "
+                             "'granularity': 65536}}");
+    vbp_qom_set_int(t, "x-fail-next-submit", 5);
+    g_assert_cmpint(vbp_do(t, vq, VIRTIO_BLK_T_OUT, 1024 * 1024 / 512, buf,
+                           sizeof(buf), 1), ==, VIRTIO_BLK_S_IOERR);
+    vbp_assert_path(t, "io_uring");
+    g_assert_cmpint(vbp_stat(t->qts, 0, "fast-rw"), ==, 3);
+    g_assert_cmpint(vbp_bitmap_count(t, "disk0"), ==, 65536);
+    vbp_shutdown(t);
+}
+
 /* x-fail-next-submit refuses what is not an errno */
 static void test_fail_next_submit_bad(void)
 {
@@ -2183,6 +2360,63 @@ static void test_hostile_fatal(const void *opaque)
     vbp_shutdown(t);
 }
 
+/*
+ * The guest moves a served queue's rings into the device's own BAR after
+ * DRIVER_OK (Q_ENABLE again): the avail ring into the notification
+ * region, which reads as zeroes (an empty queue, to the busy-polling
+ * IOThread), the used ring into the ISR region, which ignores writes.
+ * Served from there, every avail read of the IOThread would take the BQL
+ * through MMIO dispatch, and the reset below, which holds the BQL while
+ * it waits for that IOThread, would hang QEMU: the rings are refused with
+ * virtio_error() when they are set, and QMP still answers.
+ */
+static void test_hostile_rings_moved(void)
+{
+    VbpTest *t = vbp_boot("\"busy-poll\": true", 1, 0);
+    QVirtioPCIDevice *dev = t->pdev;
+    QVirtQueue *vq = t->vq[0];
+    uint64_t bar = dev->bar.addr;
+    uint32_t cfg = dev->common_cfg_offset;
+    struct {
+        size_t lo;
+        uint64_t addr;
+    } regs[] = {
+        { offsetof(struct virtio_pci_common_cfg, queue_desc_lo),
+          bar + dev->device_cfg_offset },
+        { offsetof(struct virtio_pci_common_cfg, queue_avail_lo),
+          bar + dev->notify_cfg_offset },
+        { offsetof(struct virtio_pci_common_cfg, queue_used_lo),
+          bar + dev->isr_cfg_offset },
+    };
+
+    g_assert_false(dev->bar.is_io);
+    qpci_io_writew(dev->pdev, dev->bar, cfg +
+                   offsetof(struct virtio_pci_common_cfg, queue_select), 0);
+    for (int i = 0; i < ARRAY_SIZE(regs); i++) {
+        qpci_io_writel(dev->pdev, dev->bar, cfg + regs[i].lo, regs[i].addr);
+        qpci_io_writel(dev->pdev, dev->bar, cfg + regs[i].lo + 4,
+                       regs[i].addr >> 32);
+    }
+    qpci_io_writew(dev->pdev, dev->bar, cfg +
+                   offsetof(struct virtio_pci_common_cfg, queue_enable), 1);
+    /* Wake the queue: it would poll the BAR for ever */
+    t->dev->bus->virtqueue_kick(t->dev, vq);
+    g_usleep(10 * 1000);
+    vbp_assert_needs_reset(t);
+    qvirtio_reset(t->dev);
+    vbp_assert_alive(t);
+
+    /* The guest sets the queue up again in RAM: it works */
+    qvirtqueue_cleanup(t->dev->bus, vq, &t->qs->alloc);
+    qvirtio_set_acknowledge(t->dev);
+    qvirtio_set_driver(t->dev);
+    qvirtio_set_features(t->dev, t->dev->features);
+    t->vq[0] = vq = qvirtqueue_setup(t->dev, &t->qs->alloc, 0);
+    qvirtio_set_driver_ok(t->dev);
+    vbp_write_read(t, vq, 8, 0x22, true);
+    vbp_shutdown(t);
+}
+
 /* Number of IOThread threads ("IO <id>" with debug-threads=on) of QEMU */
 static int count_io_threads(pid_t pid)
 {
@@ -2377,6 +2611,8 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/drain-while-polling",
                    test_drain_while_polling);
     qtest_add_func("/virtio-blk-poll/reset-under-load", test_reset_under_load);
+    qtest_add_func("/virtio-blk-poll/drain-during-stop",
+                   test_drain_during_stop);
     qtest_add_func("/virtio-blk-poll/two-iothreads", test_two_iothreads);
     qtest_add_func("/virtio-blk-poll/fast/data", test_fast_data);
     qtest_add_func("/virtio-blk-poll/fast/data-direct", test_fast_data_direct);
@@ -2416,6 +2652,10 @@ static void register_virtio_blk_poll_test(void)
                         GINT_TO_POINTER(false), test_fast_submit_error);
     qtest_add_data_func("/virtio-blk-poll/fast/submit-error-stop",
                         GINT_TO_POINTER(true), test_fast_submit_error);
+    qtest_add_func("/virtio-blk-poll/fast/short-submit",
+                   test_fast_short_submit);
+    qtest_add_func("/virtio-blk-poll/fast/dirty-bitmap-failed-write",
+                   test_fast_dirty_bitmap_failed_write);
     qtest_add_func("/virtio-blk-poll/bad-fail-next-submit",
                    test_fail_next_submit_bad);
     qtest_add_func("/virtio-blk-poll/fallback/nbd", test_fallback_nbd);
@@ -2426,6 +2666,8 @@ static void register_virtio_blk_poll_test(void)
     qtest_add_func("/virtio-blk-poll/own-iothread", test_own_iothread);
     qtest_add_func("/virtio-blk-poll/poll-cpus", test_poll_cpus);
     qtest_add_func("/virtio-blk-poll/hostile/status", test_hostile_status);
+    qtest_add_func("/virtio-blk-poll/hostile/rings-moved",
+                   test_hostile_rings_moved);
     for (int i = 0; i < ARRAY_SIZE(hostile); i++) {
         g_autofree char *path =
             g_strdup_printf("/virtio-blk-poll/hostile/%s", hostile[i]);

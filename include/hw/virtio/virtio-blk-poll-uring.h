@@ -92,6 +92,11 @@ unsigned vbp_uring_submit(VBPUring *ur);
 /* Testing: the next submission fails with @err (negative errno) */
 void vbp_uring_fail_next_submit(VBPUring *ur, int err);
 /*
+ * Testing: the kernel consumes at most @max SQEs of the next submission,
+ * as if it had stopped short (not with SQPOLL)
+ */
+void vbp_uring_short_next_submit(VBPUring *ur, unsigned max);
+/*
  * Complete what the kernel has finished.  @early marks completions reaped
  * right after their submission, for the counters.  Returns how many.
  */

@@ -52,6 +52,7 @@ struct VirtIOBlockPoll {
     uint32_t coalesce_max;      /* most completions per interrupt */
     uint64_t coalesce_max_ns;   /* longest a completion is held */
     uint64_t coalesce_idle_ns;  /* fixed idle window, 0: adaptive */
+    bool drain_during_stop;     /* testing: x-drain-during-stop */
 
     /*
      * The raw fast path, decided with the BQL whenever the queues are

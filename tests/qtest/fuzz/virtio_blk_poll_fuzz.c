@@ -40,6 +40,7 @@
 #include "standard-headers/linux/virtio_config.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_pci.h"
 #include "fuzz.h"
 #include "qos_fuzz.h"
 
@@ -61,6 +62,16 @@ enum {
     OP_MAX
 };
 
+/*
+ * Move a queue's rings while it is served (Q_ENABLE again): outside the
+ * modulo of the other operations, so that the inputs kept before it
+ * existed mean what they meant (only an operation byte of 0xff changed)
+ */
+#define OP_RINGS            0xff
+#define RINGS_BAR           0       /* into the device's own BAR */
+#define RINGS_UNMAPPED      1       /* beyond guest RAM */
+#define RINGS_HOME          2       /* back where the harness put them */
+
 /* OP_REQ flags */
 #define REQ_INDIRECT        0x01    /* the whole chain in an indirect table */
 #define REQ_SPLIT_HDR       0x02    /* header in two descriptors */
@@ -78,6 +89,7 @@ typedef struct {
 
 typedef struct {
     QTestState *s;
+    QVirtioPCIDevice *pdev;
     QVirtioDevice *dev;
     int num_queues;         /* of the device (its command line says) */
     int nq;                 /* set up by this input */
@@ -456,6 +468,49 @@ static void op_raw(const uint8_t **data, size_t *size)
     avail_push(fq, head, true);
 }
 
+/* OP_RINGS: queue, where */
+static void op_rings(const uint8_t **data, size_t *size)
+{
+    QVirtioPCIDevice *pdev = vbpf.pdev;
+    uint32_t cfg = pdev->common_cfg_offset;
+    VbpFuzzQueue *fq;
+    uint8_t arg[2];
+    uint64_t addr[3];
+    size_t reg[3] = {
+        offsetof(struct virtio_pci_common_cfg, queue_desc_lo),
+        offsetof(struct virtio_pci_common_cfg, queue_avail_lo),
+        offsetof(struct virtio_pci_common_cfg, queue_used_lo),
+    };
+
+    if (!take(data, size, arg, sizeof(arg))) {
+        return;
+    }
+    fq = &vbpf.q[arg[0] % vbpf.nq];
+    switch (arg[1] % 3) {
+    case RINGS_BAR:
+        addr[0] = pdev->bar.addr;
+        break;
+    case RINGS_UNMAPPED:
+        addr[0] = 1ull << 44;
+        break;
+    default:
+        addr[0] = fq->vq->desc;
+        break;
+    }
+    addr[1] = arg[1] % 3 == RINGS_HOME ? fq->vq->avail : addr[0] + 0x1000;
+    addr[2] = arg[1] % 3 == RINGS_HOME ? fq->vq->used : addr[0] + 0x2000;
+    qpci_io_writew(pdev->pdev, pdev->bar, cfg +
+                   offsetof(struct virtio_pci_common_cfg, queue_select),
+                   fq->vq->index);
+    for (int i = 0; i < 3; i++) {
+        qpci_io_writel(pdev->pdev, pdev->bar, cfg + reg[i], addr[i]);
+        qpci_io_writel(pdev->pdev, pdev->bar, cfg + reg[i] + 4,
+                       addr[i] >> 32);
+    }
+    qpci_io_writew(pdev->pdev, pdev->bar, cfg +
+                   offsetof(struct virtio_pci_common_cfg, queue_enable), 1);
+}
+
 static void virtio_blk_poll_fuzz(QTestState *s, const uint8_t *data,
                                  size_t size)
 {
@@ -474,6 +529,10 @@ static void virtio_blk_poll_fuzz(QTestState *s, const uint8_t *data,
         uint16_t v;
 
         take(&data, &size, &op, 1);
+        if (op == OP_RINGS) {
+            op_rings(&data, &size);
+            continue;
+        }
         switch (op % OP_MAX) {
         case OP_REQ:
             op_req(&data, &size);
@@ -533,6 +592,7 @@ static void virtio_blk_poll_pre_fuzz(QTestState *s)
     qos_init_path(s);
     pdev = fuzz_qos_obj;
     vbpf.s = s;
+    vbpf.pdev = pdev;
     vbpf.dev = &pdev->vdev;
     vbpf.arena = guest_alloc(fuzz_qos_alloc, VBPF_ARENA_SIZE);
     g_thread_unref(g_thread_new("vbpf-watchdog", vbpf_watchdog, NULL));
