@@ -18,7 +18,8 @@ export CCACHE_SLOPPINESS=include_file_mtime,include_file_ctime,time_macros
 echo "build: ninja in $QEMU_BUILD" >&2
 start=$(date +%s)
 ninja -C "$QEMU_BUILD" -j"$(nproc)" qemu-system-x86_64 qemu-img \
-    storage-daemon/qemu-storage-daemon tests/qtest/qos-test >"$BUILDDIR/ninja.log" 2>&1 || {
+    storage-daemon/qemu-storage-daemon tests/qtest/qos-test \
+    tests/unit/test-virtio-blk-poll-policy >"$BUILDDIR/ninja.log" 2>&1 || {
     grep -E "error|FAILED" "$BUILDDIR/ninja.log" | head -40 >&2
     echo "build: FAILED (see $BUILDDIR/ninja.log)" >&2
     exit 1

@@ -23,7 +23,7 @@ check() { # label, checkpatch args...
 cd "$TOP" || exit 1
 while read -r f; do
     check "$f" -f "$f"
-done < <(find hw block include tests/qtest -name '*.[ch]' 2>/dev/null | sort)
+done < <(find hw block include tests/qtest tests/unit -name '*.[ch]' 2>/dev/null | sort)
 while read -r p; do
     p=${p%%#*}
     p=$(echo "$p" | xargs)

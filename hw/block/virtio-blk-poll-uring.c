@@ -19,6 +19,7 @@
 #include "qemu/atomic.h"
 #include "block/aio-wait.h"
 #include "hw/virtio/virtio-blk-poll-uring.h"
+#include "trace.h"
 
 #ifdef CONFIG_LINUX_IO_URING
 #include <liburing.h>
@@ -402,6 +403,7 @@ unsigned vbp_uring_submit(VBPUring *ur)
         } while (ret == -EINTR);
     }
     URING_STAT_ADD(ur, submit_calls, 1);
+    trace_virtio_blk_poll_uring_submit(ur, n, ret);
     /*
      * With SQPOLL liburing enters the kernel only to wake the SQ thread;
      * submit_calls then counts submissions, not system calls.
@@ -427,6 +429,7 @@ unsigned vbp_uring_submit(VBPUring *ur)
          */
         if (ur->in_kernel) {
             ur->busy = true;
+            trace_virtio_blk_poll_uring_busy(ur, ur->queued, ur->in_kernel);
             return n;
         }
         ret = -EAGAIN;

@@ -374,7 +374,13 @@ def parse_args(argv=None):
       help="comma-separated, from: " + "; ".join(
           "%s (%s)" % (w, v[2]) for w, v in WORKLOADS.items()))
     a("--configs", default="A,B,C,D",
-      help="which of A,B,C,D (default all; ratios need A)")
+      help="which of A,B,C,D (default all; ratios need A), and E with "
+      "--alt-qemu")
+    a("--alt-qemu", metavar="PATH", help="config E: upstream virtio-blk-pci "
+      "as A, but on this QEMU binary (another build of the series, to "
+      "measure what a patch costs upstream)")
+    a("--alt-label", default="upstream, other QEMU build",
+      help="config E's label (with --alt-qemu)")
     a("--disk-size", type=fio.parse_size, default="1G",
       help="image / null-co size (default 1G)")
     a("--smp", type=int, default=2)
@@ -408,6 +414,12 @@ def parse_args(argv=None):
         args.backends.append("disk")
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.configs = [c for c in args.configs.upper().split(",") if c]
+    if args.alt_qemu:
+        CONFIGS["E"] = {"label": args.alt_label,
+                        "long": "virtio-blk-pci, default polling, QEMU %s" %
+                                args.alt_qemu,
+                        "args": ["--device", "virtio-blk-pci",
+                                 "--qemu", os.path.abspath(args.alt_qemu)]}
     for what, given, known in (
             ("backend", args.backends, ("null", "shm", "disk")),
             ("workload", args.workloads, WORKLOADS),

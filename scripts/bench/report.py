@@ -28,7 +28,8 @@ METRICS = {
 IDLE_METRICS = {"iot_cpu_pct": "serving IOThreads, % of one CPU",
                 "vcpu_cpu_pct": "vCPU threads, % of one CPU",
                 "qemu_cpu_pct": "all of QEMU, % of one CPU"}
-COLORS = {"A": "#7f7f7f", "B": "#1f77b4", "C": "#d62728", "D": "#2ca02c"}
+COLORS = {"A": "#7f7f7f", "B": "#1f77b4", "C": "#d62728", "D": "#2ca02c",
+          "E": "#9467bd"}
 
 
 def job_metrics(job, lat_dir):

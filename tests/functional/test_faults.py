@@ -68,7 +68,7 @@ class Cell:
 # each 16M half of the first 32M (the two fio jobs of blkdebug-stop-2q).
 W_SECTORS = (2056, 20008, 34824, 52000)
 R_SECTORS = (4104, 24584, 40000, 61448)
-POST0006 = "(the lost interrupt of patch 0006)"
+POST0007 = "(the lost interrupt of patch 0007)"
 CELLS = [
     Cell("enospc-stop", "stop", Enospc, "werror=stop",
          ["randwrite 16M 4k-64k v2"],
@@ -115,18 +115,18 @@ CELLS = [
          lambda d: Blkdebug(d, W_SECTORS, R_SECTORS, once=True, burn=2),
          "werror=stop,rerror=stop", ["randwrite 16M 16k v2"],
          "blkdebug-stop with two fio jobs, one per queue, 2 CPU hogs "
-         + POST0006),
+         + POST0007),
     # --long only
     Cell("pause-fast", "pause",
          lambda d: FaultSource(d, 128 * MiB, burn=2, pauses=30),
          "werror=stop", ["randwrite 32M 4k v2"], "no fault: 30 QMP "
-         "stop/cont during fio, 2 CPU hogs, fast path " + POST0006,
+         "stop/cont during fio, 2 CPU hogs, fast path " + POST0007,
          long=True),
     # blkdebug without rules: the block layer path
     Cell("pause-fallback", "pause",
          lambda d: FaultSource(d, 128 * MiB, rules=[], burn=2, pauses=30),
          "werror=stop", ["randwrite 32M 4k v2"], "no fault: 30 QMP "
-         "stop/cont during fio, 2 CPU hogs, block layer " + POST0006,
+         "stop/cont during fio, 2 CPU hogs, block layer " + POST0007,
          long=True),
     Cell("blkdebug-nospc-report", "report",
          lambda d: Blkdebug(d, W_SECTORS, errno=28), "werror=report",
@@ -277,7 +277,7 @@ def run_once(cell, devname, device, args, rep):
     burners = []
     t0 = time.monotonic()
     try:
-        # CPU hogs: a busy host widens the race window of patch 0006
+        # CPU hogs: a busy host widens the race window of patch 0007
         for _ in range(ctl.source.burn):
             burners.append(subprocess.Popen(
                 [sys.executable, "-c", "while True: pass"]))

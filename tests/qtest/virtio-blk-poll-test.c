@@ -2548,6 +2548,8 @@ static void measure_host_cost(void)
                 uint8_t buf[65536];
 
                 vbp_do(t, vq, VIRTIO_BLK_T_IN, i * 128, buf, sizeof(buf), 1);
+                /* libqos does not recycle descriptors by itself */
+                vbp_reset_descs(vq);
             }
             io0 = thread_cpu_ns(qtest_pid(t->qts), tid);
             all0 = qemu_worker_ns(qtest_pid(t->qts));
