@@ -30,28 +30,26 @@ fi
 regex=${1:?usage: run-qtests.sh [--asan|--tsan] REGEX}
 cd "$QEMU_BUILD" || exit 1
 export QTEST_QEMU_BINARY=./qemu-system-x86_64
-if [ "$asan" = 1 ]; then
-    [ -f "$BUILDDIR/config-fuzz.sh" ] || {
-        echo "no ASan build: run scripts/build-fuzz.sh first"
+# use_build WHAT CONFIG SCRIPT: the qemu-system-x86_64 of the build that
+# SCRIPT makes, whose directory BUILDDIR/CONFIG names
+use_build() {
+    local dir
+    [ -f "$BUILDDIR/$2" ] || {
+        echo "no $1 build: run scripts/$3 first"
         echo "0 passed, 1 failed"
         exit 1
     }
-    # shellcheck source=/dev/null
-    . "$BUILDDIR/config-fuzz.sh"
-    export QTEST_QEMU_BINARY=$FUZZ_BUILD/qemu-system-x86_64
+    dir=$(sed -n 's/^[A-Z_]*=//p' "$BUILDDIR/$2")
+    export QTEST_QEMU_BINARY=$dir/qemu-system-x86_64
+}
+if [ "$asan" = 1 ]; then
+    use_build ASan config-fuzz.sh build-fuzz.sh
     # QEMU exits with leaks of its own at the end of a run: no leak check
     export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
     export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 fi
 if [ "$tsan" = 1 ]; then
-    [ -f "$BUILDDIR/config-tsan.sh" ] || {
-        echo "no TSan build: run scripts/build-tsan.sh first"
-        echo "0 passed, 1 failed"
-        exit 1
-    }
-    # shellcheck source=/dev/null
-    . "$BUILDDIR/config-tsan.sh"
-    export QTEST_QEMU_BINARY=$TSAN_BUILD/qemu-system-x86_64
+    use_build TSan config-tsan.sh build-tsan.sh
     # Upstream QEMU has reports of its own (glib is not instrumented):
     # keep going, write every report to the log directory, and let
     # scripts/tsan-summary.py sort them.  A test fails only by itself.

@@ -42,11 +42,35 @@
  * Context: BQL held; the graph changes only in drained sections, and the
  * queues are attached again after each.
  */
-static const char vbp_reason_inactive[] = "image inactive (migration)";
-static const char vbp_reason_shared[] =
-    "image shared with another user (block job, export, ...)";
+static const char *const vbp_fast_reason_names[VBP_FAST__MAX] = {
+    [VBP_FAST_OK] = "io_uring",
+    [VBP_FAST_NOT_STARTED] = "not started",
+    [VBP_FAST_DISABLED] = "disabled with fast-path=off",
+    [VBP_FAST_NO_URING] = "io_uring unavailable",
+    [VBP_FAST_NO_MEDIUM] = "no medium",
+    [VBP_FAST_PROTOCOL] =
+        "protocol node without a file descriptor (rbd, nbd, ...)",
+    [VBP_FAST_NOT_RAW] = "not a raw image",
+    [VBP_FAST_RAW_OFFSET] = "raw image with an offset or size",
+    [VBP_FAST_NOT_FILE] = "raw image not over a file or host_device node",
+    [VBP_FAST_THROTTLE] = "I/O throttling",
+    [VBP_FAST_INACTIVE] = "image inactive (migration)",
+    [VBP_FAST_ZONED] = "zoned device",
+    [VBP_FAST_DETECT_ZEROES] = "detect-zeroes",
+    [VBP_FAST_SHARED] =
+        "image shared with another user (block job, export, ...)",
+};
 
-static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
+/* What @reason says to a user: io_uring, or why not */
+const char *vbp_fast_reason_name(VirtIOBlockPoll *d, VBPFastReason reason)
+{
+    if (reason == VBP_FAST_NO_URING && d->uring_error) {
+        return d->uring_error;
+    }
+    return vbp_fast_reason_names[reason];
+}
+
+static VBPFastReason vbp_fast_path_check(VirtIOBlockPoll *d)
 {
     VirtIOBlock *s = VIRTIO_BLK(d);
     BlockDriverState *bs = blk_bs(s->blk), *file;
@@ -56,13 +80,13 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
     GRAPH_RDLOCK_GUARD_MAINLOOP();
 
     if (!d->fast_path) {
-        return "disabled with fast-path=off";
+        return VBP_FAST_DISABLED;
     }
     if (d->uring_error) {
-        return d->uring_error;
+        return VBP_FAST_NO_URING;
     }
     if (!bs || !bs->drv) {
-        return "no medium";
+        return VBP_FAST_NO_MEDIUM;
     }
     fd = raw_posix_get_fd(bs);
     if (fd >= 0) {
@@ -70,34 +94,34 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
         file = bs;
     } else if (bs->drv->protocol_name) {
         /* rbd, nbd, iscsi, ...: no descriptor io_uring could use */
-        return "protocol node without a file descriptor (rbd, nbd, ...)";
+        return VBP_FAST_PROTOCOL;
     } else {
         if (strcmp(bs->drv->format_name, "raw")) {
-            return "not a raw image";
+            return VBP_FAST_NOT_RAW;
         }
         if (qdict_haskey(bs->options, "offset") ||
             qdict_haskey(bs->options, "size")) {
-            return "raw image with an offset or size";
+            return VBP_FAST_RAW_OFFSET;
         }
         file = bs->file ? bs->file->bs : NULL;
         fd = file ? raw_posix_get_fd(file) : -1;
         if (fd < 0) {
-            return "raw image not over a file or host_device node";
+            return VBP_FAST_NOT_FILE;
         }
     }
     if (blk_get_public(s->blk)->throttle_group_member.throttle_state) {
-        return "I/O throttling";
+        return VBP_FAST_THROTTLE;
     }
     if ((bs->open_flags | file->open_flags) & BDRV_O_INACTIVE) {
-        return vbp_reason_inactive;
+        return VBP_FAST_INACTIVE;
     }
     if (bs->bl.zoned != BLK_Z_NONE || file->bl.zoned != BLK_Z_NONE) {
         /* Write pointers, zone append: the block layer keeps them */
-        return "zoned device";
+        return VBP_FAST_ZONED;
     }
     if (bs->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF ||
         file->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF) {
-        return "detect-zeroes";
+        return VBP_FAST_DETECT_ZEROES;
     }
     /* Our BlockBackend above the top node, the raw node above the file */
     QLIST_FOREACH(c, &bs->parents, next_parent) {
@@ -109,42 +133,42 @@ static const char *vbp_fast_path_check(VirtIOBlockPoll *d)
         }
     }
     if (n != (file == bs ? 1 : 2)) {
-        return vbp_reason_shared;
+        return VBP_FAST_SHARED;
     }
 
-    d->fast_write = !bdrv_is_read_only(bs) && !bdrv_is_read_only(file);
-    d->fast_direct = file->open_flags & BDRV_O_NOCACHE;
-    d->fast_align = MAX(bs->bl.request_alignment,
+    d->fast.write = !bdrv_is_read_only(bs) && !bdrv_is_read_only(file);
+    d->fast.direct = file->open_flags & BDRV_O_NOCACHE;
+    d->fast.align = MAX(bs->bl.request_alignment,
                         file->bl.request_alignment);
-    d->fast_mem_align = bdrv_min_mem_align(file);
-    d->fast_regular = !strcmp(file->drv->format_name, "file");
-    d->fast_unmap = (bs->open_flags & BDRV_O_UNMAP) &&
+    d->fast.mem_align = bdrv_min_mem_align(file);
+    d->fast.regular = !strcmp(file->drv->format_name, "file");
+    d->fast.unmap = (bs->open_flags & BDRV_O_UNMAP) &&
                     (file->open_flags & BDRV_O_UNMAP);
-    d->fast_discard_align = MAX(MAX(bs->bl.pdiscard_alignment,
+    d->fast.discard_align = MAX(MAX(bs->bl.pdiscard_alignment,
                                     bs->bl.request_alignment),
                                 MAX(file->bl.pdiscard_alignment,
                                     file->bl.request_alignment));
     /* cache.no-flush=on: FUA is dropped, and a flush reaching it too */
-    d->fast_no_flush = (bs->open_flags | file->open_flags) & BDRV_O_NO_FLUSH;
-    d->fast_flush_noop = file->open_flags & BDRV_O_NO_FLUSH;
-    d->fast_bs = bs;
-    d->fast_file = file;
-    qatomic_store_release(&d->fast_fd, fd);
-    return NULL;
+    d->fast.no_flush = (bs->open_flags | file->open_flags) & BDRV_O_NO_FLUSH;
+    d->fast.flush_noop = file->open_flags & BDRV_O_NO_FLUSH;
+    d->fast.bs = bs;
+    d->fast.file = file;
+    qatomic_store_release(&d->fast.fd, fd);
+    return VBP_FAST_OK;
 }
 
 /* Context: BQL held */
 void vbp_fast_path_update(VirtIOBlockPoll *d)
 {
-    const char *old = d->fast_reason;
-    const char *reason;
+    VBPFastReason old = d->fast.reason;
+    VBPFastReason reason;
 
-    qatomic_set(&d->fast_fd, -1);
+    qatomic_set(&d->fast.fd, -1);
     reason = vbp_fast_path_check(d);
     /* Read by the IOThreads (vbp_fast_path_maybe_recheck) */
-    qatomic_set(&d->fast_reason, reason);
+    qatomic_set(&d->fast.reason, reason);
     if (reason != old) {
-        trace_virtio_blk_poll_fast_path(d, reason ? reason : "io_uring");
+        trace_virtio_blk_poll_fast_path(d, vbp_fast_reason_name(d, reason));
     }
 }
 
@@ -185,17 +209,17 @@ static int vbp_fast_path_begin(VirtIOBlockPollQueue *q, bool is_write,
         *why = "queue drained";
         goto fallback;
     }
-    fd = qatomic_load_acquire(&d->fast_fd);
+    fd = qatomic_load_acquire(&d->fast.fd);
     if (fd < 0) {
-        *why = qatomic_read(&d->fast_reason);
+        *why = vbp_fast_reason_name(d, qatomic_read(&d->fast.reason));
         goto fallback;
     }
-    if (is_write && !d->fast_write) {
+    if (is_write && !d->fast.write) {
         *why = "read-only node";
         goto fallback;
     }
-    if (is_write && (qatomic_read(&d->fast_bs->write_threshold_offset) ||
-                     qatomic_read(&d->fast_file->write_threshold_offset))) {
+    if (is_write && (qatomic_read(&d->fast.bs->write_threshold_offset) ||
+                     qatomic_read(&d->fast.file->write_threshold_offset))) {
         /*
          * block-set-write-threshold needs no drain either: the block
          * layer checks each write against it and sends the event.
@@ -221,22 +245,22 @@ fallback:
  */
 static bool vbp_fast_path_fua(VirtIOBlockPoll *d)
 {
-    return !blk_enable_write_cache(VIRTIO_BLK(d)->blk) && !d->fast_no_flush;
+    return !blk_enable_write_cache(VIRTIO_BLK(d)->blk) && !d->fast.no_flush;
 }
 
 static bool vbp_fast_path_aligned(VirtIOBlockPoll *d, int64_t offset,
                                   QEMUIOVector *qiov)
 {
-    if (!d->fast_direct) {
+    if (!d->fast.direct) {
         return true;
     }
-    if (!QEMU_IS_ALIGNED(offset, d->fast_align) ||
-        !QEMU_IS_ALIGNED(qiov->size, d->fast_align)) {
+    if (!QEMU_IS_ALIGNED(offset, d->fast.align) ||
+        !QEMU_IS_ALIGNED(qiov->size, d->fast.align)) {
         return false;
     }
     for (int i = 0; i < qiov->niov; i++) {
-        if (!QEMU_PTR_IS_ALIGNED(qiov->iov[i].iov_base, d->fast_mem_align) ||
-            !QEMU_IS_ALIGNED(qiov->iov[i].iov_len, d->fast_align)) {
+        if (!QEMU_PTR_IS_ALIGNED(qiov->iov[i].iov_base, d->fast.mem_align) ||
+            !QEMU_IS_ALIGNED(qiov->iov[i].iov_len, d->fast.align)) {
             return false;
         }
     }
@@ -270,8 +294,8 @@ static void vbp_fast_path_recheck_bh(void *opaque)
 {
     VirtIOBlockPoll *d = opaque;
 
-    qatomic_set(&d->recheck_pending, false);
-    if (d->queues && qatomic_read(&d->fast_fd) < 0) {
+    qatomic_set(&d->fast.recheck_pending, false);
+    if (d->queues && qatomic_read(&d->fast.fd) < 0) {
         vbp_fast_path_update(d);
     }
     object_unref(OBJECT(d));
@@ -291,21 +315,21 @@ static void vbp_fast_path_recheck_bh(void *opaque)
 
 static void vbp_fast_path_maybe_recheck(VirtIOBlockPoll *d)
 {
-    const char *reason = qatomic_read(&d->fast_reason);
+    VBPFastReason reason = qatomic_read(&d->fast.reason);
     bool again = false;
 
-    if (reason == vbp_reason_inactive) {
+    if (reason == VBP_FAST_INACTIVE) {
         again = !vbp_image_inactive(d);
-    } else if (reason == vbp_reason_shared) {
+    } else if (reason == VBP_FAST_SHARED) {
         int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-        int64_t last = qatomic_read(&d->recheck_ns);
+        int64_t last = qatomic_read(&d->fast.recheck_ns);
 
         if (now - last >= VBP_RECHECK_SHARED_NS &&
-            qatomic_cmpxchg(&d->recheck_ns, last, now) == last) {
+            qatomic_cmpxchg(&d->fast.recheck_ns, last, now) == last) {
             again = true;
         }
     }
-    if (again && !qatomic_xchg(&d->recheck_pending, true)) {
+    if (again && !qatomic_xchg(&d->fast.recheck_pending, true)) {
         object_ref(OBJECT(d));
         aio_bh_schedule_oneshot(qemu_get_aio_context(),
                                 vbp_fast_path_recheck_bh, d);
@@ -375,7 +399,7 @@ bool vbp_submit_flush(VirtIOBlockReq *req, BlockCompletionFunc *cb)
     const char *why = "no slot on the ring";
     int fd = vbp_fast_path_begin(q, true, &why);
 
-    if (fd >= 0 && d->fast_flush_noop) {
+    if (fd >= 0 && d->fast.flush_noop) {
         /* cache.no-flush=on: the block layer knows what is left to do */
         vbp_fast_path_end(q, false);
         why = "cache.no-flush";
@@ -421,20 +445,20 @@ bool vbp_submit_dwz(VirtIOBlockReq *req, bool write_zeroes, int64_t offset,
         goto fallback;
     }
     /* From here on the fast_* fields are stable */
-    if (!d->fast_regular || (write_zeroes && vbp_fast_path_fua(d))) {
+    if (!d->fast.regular || (write_zeroes && vbp_fast_path_fua(d))) {
         /*
          * A block device, or write-through write zeroes, which the block
          * layer follows with a flush.
          */
-        why = d->fast_regular ? "write-through write zeroes" :
+        why = d->fast.regular ? "write-through write zeroes" :
               "block device";
         goto fallback_end;
     }
     if (!write_zeroes) {
-        int64_t end = QEMU_ALIGN_DOWN(offset + bytes, d->fast_discard_align);
+        int64_t end = QEMU_ALIGN_DOWN(offset + bytes, d->fast.discard_align);
 
-        offset = QEMU_ALIGN_UP(offset, d->fast_discard_align);
-        if (!d->fast_unmap || end <= offset) {
+        offset = QEMU_ALIGN_UP(offset, d->fast.discard_align);
+        if (!d->fast.unmap || end <= offset) {
             /* what the block layer does: nothing, successfully */
             vbp_fast_path_end(q, false);
             STAT_ADD(q, fast_dwz, 1);
@@ -444,7 +468,7 @@ bool vbp_submit_dwz(VirtIOBlockReq *req, bool write_zeroes, int64_t offset,
         bytes = end - offset;
         kind = VBP_URING_DISCARD;
         mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-    } else if ((flags & BDRV_REQ_MAY_UNMAP) && d->fast_unmap) {
+    } else if ((flags & BDRV_REQ_MAY_UNMAP) && d->fast.unmap) {
         kind = VBP_URING_WRITE_ZEROES_UNMAP;
         mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
     }
@@ -480,7 +504,7 @@ static bool vbp_uring_before_complete(void *opaque, VBPUringKind kind,
                                       void *cb_opaque)
 {
     VirtIOBlockPoll *d = opaque;
-    BlockDriverState *nodes[] = { d->fast_bs, d->fast_file };
+    BlockDriverState *nodes[] = { d->fast.bs, d->fast.file };
     bool refused = ret == -EOPNOTSUPP || ret == -ENOTSUP ||
                    ret == -EINVAL || ret == -EBUSY;
 

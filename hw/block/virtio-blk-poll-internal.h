@@ -79,6 +79,16 @@ typedef struct VirtIOBlockPollStats {
     qatomic_set(&(q)->stats.field, qatomic_read(&(q)->stats.field) + (n))
 
 /*
+ * The phase of a queue that is served (attached).  Whether it is served at
+ * all (stopped, drained) is the lifecycle's: attached and active below.
+ */
+typedef enum VBPQueueState {
+    VBP_QUEUE_SLEEPING,         /* notifications on, waiting for a kick */
+    VBP_QUEUE_TIMED_SLEEP,      /* poll-hybrid: asleep until its timer */
+    VBP_QUEUE_POLLING,          /* notifications off, passes rescheduled */
+} VBPQueueState;
+
+/*
  * One per virtqueue.  Unless noted, fields belong to the thread of @ctx.
  */
 struct VirtIOBlockPollQueue {
@@ -109,7 +119,8 @@ struct VirtIOBlockPollQueue {
     unsigned attach_gen;
     unsigned seen_gen;          /* attach_gen the passes resynced to */
 
-    bool polling;               /* notifications off, poll_bh rescheduled */
+    /* What the queue does, changed by vbp_set_state() only */
+    VBPQueueState state;
     bool in_pass;               /* inside vbp_pass() */
     bool in_bh;                 /* inside vbp_poll_bh() */
     bool again;                 /* vbp_poll_bh(): run another pass */
@@ -144,12 +155,17 @@ struct VirtIOBlockPollQueue {
     AioContext *hybrid_ctx;     /* the context of hybrid_timer */
     int64_t timed_end_ns;       /* end of the timed polling phase to come */
     int64_t hybrid_end_ns;      /* end of this timed polling phase, 0: none */
-    bool hybrid_sleep;          /* this sleep was chosen, not idle */
     bool woke_early;            /* a kick ended a poll-hybrid sleep */
     bool woke_by_kick;          /* a kick ended the last sleep */
 
     VirtIOBlockPollStats stats;
 };
+
+/* Polling now; any thread (the stats read it) */
+static inline bool vbp_polling(VirtIOBlockPollQueue *q)
+{
+    return qatomic_read(&q->state) == VBP_QUEUE_POLLING;
+}
 
 /* virtio-blk-poll-queue.c */
 void vbp_poll_bh(void *opaque);
@@ -163,6 +179,7 @@ void vbp_push_request(VirtIOBlockReq *req);
 /* virtio-blk-poll-fast.c */
 extern const VBPUringOps vbp_uring_ops;
 void vbp_fast_path_update(VirtIOBlockPoll *d);
+const char *vbp_fast_reason_name(VirtIOBlockPoll *d, VBPFastReason reason);
 bool vbp_submit_rw(VirtIOBlockReq *req, bool is_write, int64_t offset,
                    QEMUIOVector *qiov, BlockCompletionFunc *cb);
 bool vbp_submit_flush(VirtIOBlockReq *req, BlockCompletionFunc *cb);

@@ -149,7 +149,7 @@ static void vbp_note_arrivals(VirtIOBlockPollQueue *q, unsigned n,
     VBPArrival how = q->woke_early ? VBP_ARRIVAL_KICK_EARLY :
                      q->woke_by_kick ? VBP_ARRIVAL_KICK : VBP_ARRIVAL_POLLED;
 
-    vbp_pace_arrival(&q->pace, n, vbp_outstanding(q), q->polling, how,
+    vbp_pace_arrival(&q->pace, n, vbp_outstanding(q), vbp_polling(q), how,
                      q->dev->coalesce_max_ns, now);
     q->woke_early = false;
     q->woke_by_kick = false;
@@ -190,7 +190,7 @@ static bool vbp_submit_decide(VirtIOBlockPollQueue *q, int64_t now)
         q->sq_hold_start_ns = 0;
         return false;
     }
-    if (!q->polling || !vbp_may_serve(q) || d->uring_batch <= 1 ||
+    if (!vbp_polling(q) || !vbp_may_serve(q) || d->uring_batch <= 1 ||
         !d->uring_batch_ns) {
         return true;
     }
@@ -264,30 +264,45 @@ static void vbp_end_sleep(VirtIOBlockPollQueue *q, int64_t now)
     }
 }
 
-static void vbp_start_polling(VirtIOBlockPollQueue *q, int64_t now)
+/*
+ * The one place a queue's phase changes.  Polling: guest notifications
+ * off, passes rescheduled by the caller.  Leaving it: what is queued on
+ * the ring is submitted (nothing waits for a later pass,
+ * vbp_submit_decide()) and notifications are on again.  A timed sleep
+ * (poll-hybrid) is a sleep whose timer the caller arms; leaving it
+ * disarms the timer.
+ */
+static void vbp_set_state(VirtIOBlockPollQueue *q, VBPQueueState state,
+                          int64_t now)
 {
-    if (q->hybrid_sleep) {
-        qatomic_set(&q->hybrid_sleep, false);
+    VBPQueueState old = q->state;
+
+    if (state == old) {
+        return;
+    }
+    if (old == VBP_QUEUE_TIMED_SLEEP) {
         timer_del(q->hybrid_timer);
     }
-    qatomic_set(&q->polling, true);
-    q->last_work_ns = now;
-    qatomic_set(&q->poll_start_ns, now);
-    vbp_end_sleep(q, now);
-    virtio_queue_set_notification(q->vq, 0);
-    STAT_ADD(q, wakeups, 1);
-    trace_virtio_blk_poll_start(q->dev, q->index);
-}
-
-static void vbp_stop_polling(VirtIOBlockPollQueue *q, int64_t now)
-{
-    /* Nothing waits for a later pass (vbp_submit_decide()) */
-    vbp_submit(q);
-    qatomic_set(&q->polling, false);
-    virtio_queue_set_notification(q->vq, 1);
-    STAT_ADD(q, poll_ns, now - q->poll_start_ns);
-    qatomic_set(&q->sleep_start_ns, now);
-    trace_virtio_blk_poll_sleep(q->dev, q->index, now - q->poll_start_ns);
+    if (state == VBP_QUEUE_POLLING) {
+        qatomic_set(&q->state, state);
+        q->last_work_ns = now;
+        qatomic_set(&q->poll_start_ns, now);
+        vbp_end_sleep(q, now);
+        virtio_queue_set_notification(q->vq, 0);
+        STAT_ADD(q, wakeups, 1);
+        trace_virtio_blk_poll_start(q->dev, q->index);
+        return;
+    }
+    if (old == VBP_QUEUE_POLLING) {
+        vbp_submit(q);
+        qatomic_set(&q->state, state);
+        virtio_queue_set_notification(q->vq, 1);
+        STAT_ADD(q, poll_ns, now - q->poll_start_ns);
+        qatomic_set(&q->sleep_start_ns, now);
+        trace_virtio_blk_poll_sleep(q->dev, q->index, now - q->poll_start_ns);
+        return;
+    }
+    qatomic_set(&q->state, state);
 }
 
 static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
@@ -312,7 +327,7 @@ static void vbp_resync(VirtIOBlockPollQueue *q)
     q->hybrid_end_ns = 0;
     q->published = q->taken;
     q->unsignalled = 0;
-    if (!q->polling && !qatomic_read(&q->sleep_start_ns)) {
+    if (!vbp_polling(q) && !qatomic_read(&q->sleep_start_ns)) {
         qatomic_set(&q->sleep_start_ns,
                     qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     }
@@ -370,7 +385,7 @@ static void vbp_pass(VirtIOBlockPollQueue *q)
     vbp_pace_busy(&q->pace, (int64_t)(q->taken - q->published) > 0, now);
     vbp_pass_next(q, n, now);
     /* Signal, or hold while the queue keeps polling */
-    vbp_flush(q, now, q->polling);
+    vbp_flush(q, now, vbp_polling(q));
     defer_call_end();
 }
 
@@ -429,14 +444,14 @@ static bool vbp_hybrid_sleep(VirtIOBlockPollQueue *q, int64_t now)
         !vbp_hybrid_plan(&q->pace, now, &wake, &end)) {
         return false;
     }
-    vbp_stop_polling(q, now);
+    vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
     if (!virtio_queue_empty(q->vq)) {
         /* A request came meanwhile: it will not kick */
-        vbp_start_polling(q, now);
+        vbp_set_state(q, VBP_QUEUE_POLLING, now);
         vbp_again(q);
         return true;
     }
-    qatomic_set(&q->hybrid_sleep, true);
+    vbp_set_state(q, VBP_QUEUE_TIMED_SLEEP, now);
     q->timed_end_ns = end;
     timer_mod_ns(q->hybrid_timer, wake);
     trace_virtio_blk_poll_hybrid_sleep(q->dev, q->index, wake - now);
@@ -450,11 +465,11 @@ static void vbp_hybrid_timer(void *opaque)
     VirtIOBlockPollQueue *q = opaque;
     int64_t now;
 
-    if (q->polling || !vbp_may_serve(q)) {
+    if (vbp_polling(q) || !vbp_may_serve(q)) {
         return;
     }
     now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-    vbp_start_polling(q, now);
+    vbp_set_state(q, VBP_QUEUE_POLLING, now);
     q->hybrid_end_ns = MAX(q->timed_end_ns, now + 1);
     trace_virtio_blk_poll_hybrid_wake(q->dev, q->index, "timer");
     STAT_ADD(q, timed_wakeups, 1);
@@ -467,16 +482,16 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
     VirtIOBlockPoll *d = q->dev;
 
     if (!vbp_may_serve(q)) {
-        if (q->polling) {
-            vbp_stop_polling(q, now);
+        if (vbp_polling(q)) {
+            vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
         }
         return;
     }
 
-    if (!q->polling) {
+    if (!vbp_polling(q)) {
         /* Interrupt mode, or a pass run to publish completions */
         if (n && (d->busy_poll || d->poll_idle_ns)) {
-            vbp_start_polling(q, now);
+            vbp_set_state(q, VBP_QUEUE_POLLING, now);
             vbp_again(q);
         } else if (n == d->batch_max) {
             vbp_again(q);
@@ -513,9 +528,9 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
     }
 
     /* Idle: sleep, but not before the guest can see that it must kick */
-    vbp_stop_polling(q, now);
+    vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
     if (!virtio_queue_empty(q->vq)) {
-        vbp_start_polling(q, now);
+        vbp_set_state(q, VBP_QUEUE_POLLING, now);
         vbp_again(q);
     }
 }
@@ -595,20 +610,21 @@ static void vbp_wake(VirtIOBlockPollQueue *q)
     if (!vbp_may_serve(q)) {
         return;
     }
-    if (!q->polling && (d->busy_poll || d->poll_idle_ns)) {
+    if (!vbp_polling(q) && (d->busy_poll || d->poll_idle_ns)) {
         int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
         int64_t slept = qatomic_read(&q->sleep_start_ns);
+        bool timed = q->state == VBP_QUEUE_TIMED_SLEEP;
 
         /* A sleep that poll-hybrid chose says nothing of the window */
-        if (slept && !q->hybrid_sleep) {
-            vbp_adapt_window(q, now - slept);
-        } else if (q->hybrid_sleep) {
+        if (timed) {
             trace_virtio_blk_poll_hybrid_wake(q->dev, q->index, "kick");
+        } else if (slept) {
+            vbp_adapt_window(q, now - slept);
         }
-        q->woke_early = q->hybrid_sleep;
+        q->woke_early = timed;
         q->woke_by_kick = true;
-        vbp_start_polling(q, now);
-    } else if (!q->polling) {
+        vbp_set_state(q, VBP_QUEUE_POLLING, now);
+    } else if (!vbp_polling(q)) {
         /*
          * Interrupt mode: keep notifications on.  This also repairs the
          * flags a migration source may have left in guest memory.
@@ -633,7 +649,7 @@ static bool vbp_io_poll(void *opaque)
 {
     VirtIOBlockPollQueue *q = opaque;
 
-    return !q->polling && !virtio_queue_empty(q->vq);
+    return !vbp_polling(q) && !virtio_queue_empty(q->vq);
 }
 
 static void vbp_io_poll_ready(void *opaque)
@@ -734,10 +750,8 @@ static void vbp_stop_vq_bh(void *opaque)
     if (q->hybrid_timer) {
         timer_del(q->hybrid_timer);
     }
-    qatomic_set(&q->hybrid_sleep, false);
-    if (q->polling) {
-        vbp_stop_polling(q, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
-    }
+    vbp_set_state(q, VBP_QUEUE_SLEEPING,
+                  qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     /*
      * Whatever is still queued on the ring goes now, polling or not: the
      * drain that follows waits for it, and nothing else would submit it.
@@ -841,8 +855,9 @@ const char *vbp_queue_state(VirtIOBlockPollQueue *q)
     if (!qatomic_read(&q->attached)) {
         return qatomic_read(&q->active) ? "drained" : "stopped";
     }
-    if (qatomic_read(&q->polling)) {
+    if (vbp_polling(q)) {
         return "polling";
     }
-    return qatomic_read(&q->hybrid_sleep) ? "timed-sleep" : "sleeping";
+    return qatomic_read(&q->state) == VBP_QUEUE_TIMED_SLEEP ? "timed-sleep" :
+           "sleeping";
 }

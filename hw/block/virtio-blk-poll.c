@@ -63,6 +63,25 @@ const char *const vbp_signal_reason_names[VBP_SIGNAL__MAX] = {
 };
 
 /*
+ * The value of a testing property of the io_uring engine, which applies
+ * to every queue's ring: a uint32, once the device is realized.
+ */
+static bool vbp_testing_value(Object *obj, Visitor *v, const char *name,
+                              uint32_t *value, Error **errp)
+{
+    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(obj);
+
+    if (!visit_type_uint32(v, name, value, errp)) {
+        return false;
+    }
+    if (!d->queues) {
+        error_setg(errp, "%s: the device is not realized", name);
+        return false;
+    }
+    return true;
+}
+
+/*
  * Testing: x-fail-next-submit=ERRNO makes the next io_uring submission of
  * every queue fail with -ERRNO, as if the kernel had refused it.
  */
@@ -71,10 +90,9 @@ static void vbp_set_fail_next_submit(Object *obj, Visitor *v,
                                      Error **errp)
 {
     VirtIOBlockPoll *d = VIRTIO_BLK_POLL(obj);
-    VirtIOBlock *s = VIRTIO_BLK(obj);
     uint32_t err;
 
-    if (!visit_type_uint32(v, name, &err, errp)) {
+    if (!vbp_testing_value(obj, v, name, &err, errp)) {
         return;
     }
     if (!err || err > 4095) {
@@ -82,11 +100,7 @@ static void vbp_set_fail_next_submit(Object *obj, Visitor *v,
                    "between 1 and 4095", name, err);
         return;
     }
-    if (!d->queues) {
-        error_setg(errp, "%s: the device is not realized", name);
-        return;
-    }
-    for (unsigned i = 0; i < s->conf.num_queues; i++) {
+    for (unsigned i = 0; i < VIRTIO_BLK(d)->conf.num_queues; i++) {
         if (d->queues[i].uring) {
             vbp_uring_fail_next_submit(d->queues[i].uring, -(int)err);
         }
@@ -102,21 +116,16 @@ static void vbp_set_short_next_submit(Object *obj, Visitor *v,
                                       Error **errp)
 {
     VirtIOBlockPoll *d = VIRTIO_BLK_POLL(obj);
-    VirtIOBlock *s = VIRTIO_BLK(obj);
     uint32_t max;
 
-    if (!visit_type_uint32(v, name, &max, errp)) {
-        return;
-    }
-    if (!d->queues) {
-        error_setg(errp, "%s: the device is not realized", name);
+    if (!vbp_testing_value(obj, v, name, &max, errp)) {
         return;
     }
     if (d->uring_sqpoll) {
         error_setg(errp, "%s: not with uring-sqpoll=on", name);
         return;
     }
-    for (unsigned i = 0; i < s->conf.num_queues; i++) {
+    for (unsigned i = 0; i < VIRTIO_BLK(d)->conf.num_queues; i++) {
         if (d->queues[i].uring) {
             vbp_uring_short_next_submit(d->queues[i].uring, max);
         }
@@ -141,13 +150,13 @@ static void vbp_get_stats(Object *obj, Visitor *v, const char *name,
         int64_t tid = q->iothread ? q->iothread->thread_id : -1;
         g_autofree char *iothread = g_strdup(q->iothread ?
             object_get_canonical_path_component(OBJECT(q->iothread)) : "");
-        bool polling = qatomic_read(&q->polling);
+        bool polling = vbp_polling(q);
         g_autofree char *state = g_strdup(vbp_queue_state(q));
         int64_t window = d->busy_poll ? -1 : vbp_poll_window(q);
         g_autofree char *path = g_strdup(
             d->throttle_state && qatomic_read(d->throttle_state) ?
-            "I/O throttling" : qatomic_read(&d->fast_fd) >= 0 ? "io_uring" :
-            d->fast_reason ? d->fast_reason : "not started");
+            "I/O throttling" : qatomic_read(&d->fast.fd) >= 0 ? "io_uring" :
+            vbp_fast_reason_name(d, qatomic_read(&d->fast.reason)));
         VBPUringStats us = { };
         bool ok;
 
@@ -430,8 +439,8 @@ static void vbp_realize(DeviceState *dev, Error **errp)
             }
         }
     }
-    d->fast_fd = -1;
-    d->fast_reason = "not started";
+    d->fast.fd = -1;
+    d->fast.reason = VBP_FAST_NOT_STARTED;
     d->throttle_state =
         &blk_get_public(s->blk)->throttle_group_member.throttle_state;
     if (d->poll_cpus && !vbp_apply_poll_cpus(d, errp)) {

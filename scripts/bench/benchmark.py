@@ -376,11 +376,13 @@ def parse_args(argv=None):
     a("--configs", default="A,B,C,D",
       help="which of A,B,C,D (default all; ratios need A), and E with "
       "--alt-qemu")
-    a("--alt-qemu", metavar="PATH", help="config E: upstream virtio-blk-pci "
-      "as A, but on this QEMU binary (another build of the series, to "
-      "measure what a patch costs upstream)")
-    a("--alt-label", default="upstream, other QEMU build",
-      help="config E's label (with --alt-qemu)")
+    a("--alt-qemu", metavar="PATH", help="config E: config --alt-config "
+      "(default A), but on this QEMU binary (another build of the series: "
+      "what a patch costs, or a before/after of a change, in one run)")
+    a("--alt-config", default="A", help="the configuration E repeats on "
+      "--alt-qemu (A, B, C or D; default A)")
+    a("--alt-label", help="config E's label (default: that of "
+      "--alt-config, on the other build)")
     a("--disk-size", type=fio.parse_size, default="1G",
       help="image / null-co size (default 1G)")
     a("--smp", type=int, default=2)
@@ -415,11 +417,14 @@ def parse_args(argv=None):
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.configs = [c for c in args.configs.upper().split(",") if c]
     if args.alt_qemu:
-        CONFIGS["E"] = {"label": args.alt_label,
-                        "long": "virtio-blk-pci, default polling, QEMU %s" %
-                                args.alt_qemu,
-                        "args": ["--device", "virtio-blk-pci",
-                                 "--qemu", os.path.abspath(args.alt_qemu)]}
+        base = CONFIGS.get(args.alt_config.upper())
+        if not base or args.alt_config.upper() == "E":
+            ap.error("unknown --alt-config %r" % args.alt_config)
+        CONFIGS["E"] = dict(base)
+        CONFIGS["E"].update({
+            "label": args.alt_label or base["label"] + ", other build",
+            "long": "%s, QEMU %s" % (base["long"], args.alt_qemu),
+            "args": base["args"] + ["--qemu", os.path.abspath(args.alt_qemu)]})
     for what, given, known in (
             ("backend", args.backends, ("null", "shm", "disk")),
             ("workload", args.workloads, WORKLOADS),

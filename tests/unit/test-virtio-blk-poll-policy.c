@@ -183,85 +183,103 @@ static void test_hold_lone(void)
                     VBP_HOLD);
 }
 
-/* Count, depth and time bounds, hit exactly */
+/* One decision: the pace, the limits, and what is held */
+typedef struct HoldCase {
+    const char *what;
+    unsigned depth;             /* the guest's depth estimate */
+    int64_t gap_ns;             /* its average gap */
+    int64_t last_ns;            /* its last arrival, after T0 */
+    const VBPHoldLimits *lim;
+    unsigned count, outstanding;
+    int64_t since_ns, now_ns;   /* the oldest held, now: after T0 */
+    VBPHold expect;
+} HoldCase;
+
+static void check_holds(const HoldCase *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        VBPPace p = {
+            .par = VBP_PAR_ONE, .gap_ns = c[i].gap_ns,
+            .last_arrival_ns = T0 + c[i].last_ns, .depth = c[i].depth,
+        };
+
+        g_test_message("%s", c[i].what);
+        g_assert_cmpint(vbp_hold_decide(&p, c[i].lim, c[i].count,
+                                        c[i].outstanding, T0 + c[i].since_ns,
+                                        T0 + c[i].now_ns), ==, c[i].expect);
+    }
+}
+
+/* Count, depth and time bounds, hit exactly, and their order */
 static void test_hold_bounds(void)
 {
-    VBPPace p = parallel_guest(T0);
+    static const HoldCase c[] = {
+        { "below every bound", 32, 10 * US, 0, &coalesce, 15, 20, 0, 0,
+          VBP_HOLD },
+        { "count", 32, 10 * US, 0, &coalesce, 16, 20, 0, 0,
+          VBP_RELEASE_COUNT },
+        { "below the depth", 32, 10 * US, 0, &coalesce, 4, 31, 0, 0,
+          VBP_HOLD },
+        { "depth", 32, 10 * US, 0, &coalesce, 4, 32, 0, 0,
+          VBP_RELEASE_DEPTH },
+        { "no depth known", 1, 10 * US, 0, &coalesce, 4, 32, 0, 0,
+          VBP_HOLD },
+        { "1 ns before the time bound", 1, 10 * US, 500 * US - 1, &coalesce,
+          4, 8, 0, 500 * US - 1, VBP_HOLD },
+        { "time", 1, 10 * US, 500 * US - 1, &coalesce, 4, 8, 0, 500 * US,
+          VBP_RELEASE_TIME },
+        { "count before depth", 8, 10 * US, 500 * US - 1, &coalesce, 16, 8,
+          0, 500 * US, VBP_RELEASE_COUNT },
+        { "depth before time", 8, 10 * US, 500 * US - 1, &coalesce, 4, 8,
+          0, 500 * US, VBP_RELEASE_DEPTH },
+    };
 
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 15, 20, T0, T0), ==,
-                    VBP_HOLD);
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 16, 20, T0, T0), ==,
-                    VBP_RELEASE_COUNT);
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 31, T0, T0), ==,
-                    VBP_HOLD);
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 32, T0, T0), ==,
-                    VBP_RELEASE_DEPTH);
-    /* No depth known yet (or 1): the bound does not apply */
-    p.depth = 1;
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 32, T0, T0), ==,
-                    VBP_HOLD);
-    /* Time: the oldest held, max_ns exactly; arrivals keep it from idle */
-    p.last_arrival_ns = T0 + 500 * US - 1;
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 8, T0,
-                                    T0 + 500 * US - 1), ==, VBP_HOLD);
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 8, T0,
-                                    T0 + 500 * US), ==, VBP_RELEASE_TIME);
-    /* Count first, then depth, then time */
-    p.depth = 8;
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 16, 8, T0,
-                                    T0 + 500 * US), ==, VBP_RELEASE_COUNT);
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 8, T0,
-                                    T0 + 500 * US), ==, VBP_RELEASE_DEPTH);
+    check_holds(c, ARRAY_SIZE(c));
 }
 
 /* The idle window: twice the gap, a fixed one, at most max_ns */
 static void test_hold_idle(void)
 {
-    VBPPace p = parallel_guest(T0);
-    VBPHoldLimits fixed = coalesce;
+    static const VBPHoldLimits fixed = {
+        .max_count = 16, .max_ns = 500 * US, .idle_ns = 100 * US,
+    };
+    static const VBPHoldLimits short_max = {
+        .max_count = 16, .max_ns = MS,
+    };
+    static const HoldCase c[] = {
+        { "1 ns before twice the gap", 32, 10 * US, 0, &coalesce, 4, 8, 0,
+          20 * US - 1, VBP_HOLD },
+        { "twice the gap", 32, 10 * US, 0, &coalesce, 4, 8, 0, 20 * US,
+          VBP_RELEASE_IDLE },
+        { "no gap known: 1 ns before twice the default", 32, 0, 0,
+          &coalesce, 4, 8, 0, 2 * VBP_DEFAULT_GAP_NS - 1, VBP_HOLD },
+        { "no gap known: twice the default", 32, 0, 0, &coalesce, 4, 8, 0,
+          2 * VBP_DEFAULT_GAP_NS, VBP_RELEASE_IDLE },
+        { "fixed window, 1 ns before", 32, 10 * US, 0, &fixed, 4, 8, 0,
+          100 * US - 1, VBP_HOLD },
+        { "fixed window", 32, 10 * US, 0, &fixed, 4, 8, 0, 100 * US,
+          VBP_RELEASE_IDLE },
+        { "a slow guest's window cut at max_ns, 1 ns before", 32, 600 * US,
+          0, &short_max, 4, 8, MS, MS - 1, VBP_HOLD },
+        { "a slow guest's window cut at max_ns", 32, 600 * US, 0,
+          &short_max, 4, 8, MS, MS, VBP_RELEASE_IDLE },
+    };
 
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 8, T0,
-                                    T0 + 20 * US - 1), ==, VBP_HOLD);
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 8, T0,
-                                    T0 + 20 * US), ==, VBP_RELEASE_IDLE);
-    /* No gap known: twice VBP_DEFAULT_GAP_NS */
-    p.gap_ns = 0;
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 8, T0,
-                                    T0 + 2 * VBP_DEFAULT_GAP_NS - 1), ==,
-                    VBP_HOLD);
-    g_assert_cmpint(vbp_hold_decide(&p, &coalesce, 4, 8, T0,
-                                    T0 + 2 * VBP_DEFAULT_GAP_NS), ==,
-                    VBP_RELEASE_IDLE);
-    /* A fixed window (coalesce-idle-ns) */
-    fixed.idle_ns = 100 * US;
-    p.gap_ns = 10 * US;
-    g_assert_cmpint(vbp_hold_decide(&p, &fixed, 4, 8, T0,
-                                    T0 + 100 * US - 1), ==, VBP_HOLD);
-    g_assert_cmpint(vbp_hold_decide(&p, &fixed, 4, 8, T0, T0 + 100 * US),
-                    ==, VBP_RELEASE_IDLE);
-    /* Never longer than max_ns: a slow guest's window is cut there */
-    p.gap_ns = 600 * US;
-    fixed = coalesce;
-    fixed.max_ns = MS;
-    g_assert_cmpint(vbp_hold_decide(&p, &fixed, 4, 8, T0 + MS,
-                                    T0 + MS - 1), ==, VBP_HOLD);
-    g_assert_cmpint(vbp_hold_decide(&p, &fixed, 4, 8, T0 + MS, T0 + MS),
-                    ==, VBP_RELEASE_IDLE);
+    check_holds(c, ARRAY_SIZE(c));
 }
 
 /* The same rule holds submissions (uring-batch, uring-batch-ns) */
 static void test_hold_submissions(void)
 {
-    VBPHoldLimits batch = { .max_count = 8, .max_ns = 100 * US };
-    VBPPace p = parallel_guest(T0);
+    static const VBPHoldLimits batch = { .max_count = 8, .max_ns = 100 * US };
+    static const HoldCase c[] = {
+        { "7 SQEs", 32, 10 * US, 0, &batch, 7, 8, 0, 0, VBP_HOLD },
+        { "8 SQEs", 32, 10 * US, 0, &batch, 8, 8, 0, 0, VBP_RELEASE_COUNT },
+        { "held 100 us", 32, 10 * US, 99 * US, &batch, 2, 8, 0, 100 * US,
+          VBP_RELEASE_TIME },
+    };
 
-    g_assert_cmpint(vbp_hold_decide(&p, &batch, 7, 8, T0, T0), ==,
-                    VBP_HOLD);
-    g_assert_cmpint(vbp_hold_decide(&p, &batch, 8, 8, T0, T0), ==,
-                    VBP_RELEASE_COUNT);
-    p.last_arrival_ns = T0 + 99 * US;
-    g_assert_cmpint(vbp_hold_decide(&p, &batch, 2, 8, T0, T0 + 100 * US),
-                    ==, VBP_RELEASE_TIME);
+    check_holds(c, ARRAY_SIZE(c));
 }
 
 /* poll-adaptive: growth, shrink, bounds */

@@ -34,6 +34,50 @@ OBJECT_DECLARE_TYPE(VirtIOBlockPoll, VirtIOBlockPollClass, VIRTIO_BLK_POLL)
 
 typedef struct VirtIOBlockPollQueue VirtIOBlockPollQueue;
 
+/* Why requests take the block layer rather than the raw fast path */
+typedef enum VBPFastReason {
+    VBP_FAST_OK,                /* they do not: io_uring */
+    VBP_FAST_NOT_STARTED,       /* no decision yet */
+    VBP_FAST_DISABLED,          /* fast-path=off */
+    VBP_FAST_NO_URING,          /* io_uring unavailable (uring_error) */
+    VBP_FAST_NO_MEDIUM,
+    VBP_FAST_PROTOCOL,          /* rbd, nbd, ...: no file descriptor */
+    VBP_FAST_NOT_RAW,           /* a format other than raw */
+    VBP_FAST_RAW_OFFSET,        /* raw with offset or size */
+    VBP_FAST_NOT_FILE,          /* raw over something else than a file */
+    VBP_FAST_THROTTLE,          /* I/O throttling */
+    VBP_FAST_INACTIVE,          /* image inactive (migration) */
+    VBP_FAST_ZONED,             /* zoned device */
+    VBP_FAST_DETECT_ZEROES,     /* detect-zeroes */
+    VBP_FAST_SHARED,            /* another user: block job, export, ... */
+    VBP_FAST__MAX,
+} VBPFastReason;
+
+/*
+ * The raw fast path, decided with the BQL whenever the queues are
+ * (re)attached, i.e. after every drained section, and when an inactive
+ * image becomes active again; read by the IOThreads.  @fd is -1 while
+ * requests must take the block layer, and @reason says why; the other
+ * fields are valid while @fd >= 0 (vbp_fast_path_begin()).
+ */
+typedef struct VBPFastPath {
+    int fd;
+    bool write;                 /* writes too, not only reads */
+    bool direct;                /* O_DIRECT: alignment matters */
+    bool regular;               /* a regular file, not a block device */
+    bool unmap;                 /* discard=unmap on both nodes */
+    uint32_t discard_align;     /* discards skip unaligned head and tail */
+    bool no_flush;              /* cache.no-flush on a node: no FUA */
+    bool flush_noop;            /* cache.no-flush on the file node */
+    uint32_t align;             /* offset and length alignment */
+    size_t mem_align;           /* buffer alignment */
+    BlockDriverState *bs;       /* the raw node, or the file node alone */
+    BlockDriverState *file;     /* the file or host_device node */
+    VBPFastReason reason;
+    bool recheck_pending;       /* a new decision is scheduled */
+    int64_t recheck_ns;         /* when a shared image was last looked at */
+} VBPFastPath;
+
 struct VirtIOBlockPoll {
     VirtIOBlock parent_obj;
 
@@ -54,28 +98,8 @@ struct VirtIOBlockPoll {
     uint64_t coalesce_idle_ns;  /* fixed idle window, 0: adaptive */
     bool drain_during_stop;     /* testing: x-drain-during-stop */
 
-    /*
-     * The raw fast path, decided with the BQL whenever the queues are
-     * (re)attached, i.e. after every drained section, and when an
-     * inactive image becomes active again; read by the IOThreads.
-     * fast_fd is -1 while requests must take the block layer,
-     * and fast_reason says why.
-     */
-    int fast_fd;
-    bool fast_write;            /* writes too, not only reads */
-    bool fast_direct;           /* O_DIRECT: alignment matters */
-    bool fast_regular;          /* a regular file, not a block device */
-    bool fast_unmap;            /* discard=unmap on both nodes */
-    uint32_t fast_discard_align;/* discards skip unaligned head and tail */
-    bool fast_no_flush;         /* cache.no-flush on a node: no FUA */
-    bool fast_flush_noop;       /* cache.no-flush on the file node */
-    uint32_t fast_align;        /* offset and length alignment */
-    size_t fast_mem_align;      /* buffer alignment */
-    BlockDriverState *fast_bs;  /* the raw node, or the file node alone */
-    BlockDriverState *fast_file;/* the file or host_device node */
-    const char *fast_reason;
-    bool recheck_pending;       /* a new decision is scheduled */
-    int64_t recheck_ns;         /* when a shared image was last looked at */
+    /* The raw fast path, see VBPFastPath */
+    VBPFastPath fast;
     /* The BlockBackend's throttle state, set or cleared at any time */
     ThrottleState **throttle_state;
     char *uring_error;          /* why io_uring cannot be used, if so */
