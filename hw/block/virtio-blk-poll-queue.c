@@ -688,16 +688,11 @@ void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
     if (q->index == 0) {
         vbp_fast_path_update(d);
     }
-    if (!virtio_queue_rings_in_ram(vq)) {
-        /*
-         * Rings in MMIO would be accessed through the BQL from the
-         * IOThread, which deadlocks with a main loop that waits for it:
-         * the queue is not served at all.
-         */
-        virtio_error(VIRTIO_DEVICE(d), "virtio-blk-poll: the rings of "
-                     "queue %u are not in guest RAM", q->index);
-        return;
-    }
+    /*
+     * Rings outside guest RAM never reach here: realize marked the queue
+     * as served without the BQL, so virtio refuses them when they are set
+     * (virtio_queue_set_served_without_bql()).
+     */
     if (q->ctx != ctx) {
         /* Stopped queues only: a running pass reads it (vbp_poll_bh()) */
         q->ctx = ctx;
@@ -747,9 +742,7 @@ static void vbp_stop_vq_bh(void *opaque)
      * fast path requests still in flight, which it reaps.
      */
     qemu_bh_cancel(q->poll_bh);
-    if (q->hybrid_timer) {
-        timer_del(q->hybrid_timer);
-    }
+    /* Disarms the poll-hybrid timer too */
     vbp_set_state(q, VBP_QUEUE_SLEEPING,
                   qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     /*
