@@ -15,16 +15,16 @@ document (vbp_test.runner, as scripts/guest/run-guest.py prints it):
 
 Prints a line per check, a table of kicks and interrupts per I/O, and
 "N passed, N failed" last.  Exits 1 if a check failed.
-Usage: tests/functional/test_e2e.py [--only CASE[,CASE]] [--out DIR]
+Usage: tests/functional/test_e2e.py [--only CASE[,CASE]] [--out DIR] [--list]
 """
-import argparse
 import json
 import os
 import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vbp_test import checks, fio, machine, paths, runner  # noqa: E402
+from vbp_test import fio, machine, runner, suite  # noqa: E402
+from vbp_test.suite import Case  # noqa: E402
 
 POLL = "virtio-blk-poll-pci"
 VERIFY = dict(rw="randwrite", io_size="48M", verify="crc32c", do_verify=1,
@@ -39,58 +39,49 @@ HIPRI_JOB = ("hipri-write-verify", fio.job(
     [("hipri-write-verify", dict(VERIFY, iodepth=16, io_size="16M"))],
     ioengine="io_uring", hipri=1, bs="4k", size="64M"))
 
-CASES = {
-    "raw-fast": dict(device=POLL, backend="raw", job=VERIFY_JOB),
-    "raw-upstream": dict(device="virtio-blk-pci", backend="raw",
-                         job=VERIFY_JOB),
-    "qcow2": dict(device=POLL, backend="qcow2", job=VERIFY_JOB),
-    "null": dict(device=POLL, backend="null", job=READ_JOB),
-    "poll-queue": dict(device=POLL, backend="raw", job=HIPRI_JOB,
-                       extra=["--blk-params", "poll_queues=1"]),
-    "packed": dict(device=POLL, backend="raw", job=VERIFY_JOB,
-                   extra=["--device-prop", "packed=true"]),
-}
 
-
-def run_case(name, case, out):
-    job_name, job_text = case["job"]
-    argv = ["--device", case["device"], "--iothreads", "2",
-            "--num-queues", "2", "--smp", "2", "--backend", case["backend"],
+def run_case(ctx):
+    """One boot with the case's disk, its fio job, its checks."""
+    case = ctx.case
+    job_name, job_text = case.job
+    argv = ["--device", case.device, "--iothreads", "2",
+            "--num-queues", "2", "--smp", "2", "--backend", case.backend,
             "--disk-size", "256M", "--job-timeout", "180",
-            "--run-root", os.path.join(out, "runs")] + case.get("extra", [])
-    print("e2e: %s: %s" % (name, " ".join(argv)), flush=True)
+            "--run-root", os.path.join(ctx.out, "runs")] + case.extra
+    print("e2e: %s: %s" % (case.name, " ".join(argv)), flush=True)
     cfg = runner.options(argv)
     cfg.jobs_inline = [{"name": job_name, "text": job_text}]
     try:
         doc = runner.run(cfg)
     except (runner.Failure, OSError, ValueError) as e:
         doc = {"ok": False, "error": str(e), "jobs": []}
-    with open(os.path.join(out, "%s.json" % name), "w") as f:
+    with open(os.path.join(ctx.out, "%s.json" % case.name), "w") as f:
         json.dump(doc, f, indent=1)
-    return doc
+    ctx.docs[case.name] = doc
+    check_case(ctx.checks, case, doc)
 
 
-def check_case(c, name, doc):
-    case = CASES[name]
+def check_case(c, case, doc):
+    name = case.name
     job = doc["jobs"][0] if doc.get("jobs") else {}
     c.check("%s: guest ran the job" % name,
             doc.get("ok") and job.get("rc") == 0, str(doc.get("error") or ""))
-    if "verify" in case["job"][1]:
+    if "verify" in case.job[1]:
         c.check("%s: 0 verify errors" % name,
                 job.get("verify_errors") == 0 and job.get("ios", 0) > 0,
                 "verify_errors=%s ios=%s" % (job.get("verify_errors"),
                                               job.get("ios")))
     qs = (job.get("device_stats") or {}).get("queues", [])
-    if case["device"] != POLL or not qs:
+    if case.device != POLL or not qs:
         return
     fast = sum(q.get("fast-rw", 0) for q in qs)
     fallback = sum(q.get("fallback-rw", 0) for q in qs)
-    if case["backend"] == "raw":
+    if case.backend == "raw":
         c.check("%s: io_uring path served the I/O" % name,
                 fast > 0 and qs[0].get("path") == "io_uring",
                 "fast-rw=%d fallback-rw=%d path=%s" %
                 (fast, fallback, qs[0].get("path")))
-    elif case["backend"] == "qcow2":
+    elif case.backend == "qcow2":
         c.check("%s: block layer served the I/O" % name,
                 fast == 0 and fallback > 0,
                 "fast-rw=%d fallback-rw=%d" % (fast, fallback))
@@ -114,20 +105,33 @@ def check_case(c, name, doc):
                  polled.get("notifies-suppressed")))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", help="comma-separated cases")
-    ap.add_argument("--out", default=os.path.join(paths.BUILD, "e2e"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    names = args.only.split(",") if args.only else list(CASES)
-    machine.guest_files(rebuild=True)
-    c = checks.Checks()
-    docs = {}
-    for name in names:
-        docs[name] = run_case(name, CASES[name], args.out)
-        check_case(c, name, docs[name])
+def boot(name, device, backend, job, extra=()):
+    """A case: one boot on @device over a @backend disk, fio @job."""
+    return Case(name, run_case, device=device, backend=backend, job=job,
+                extra=list(extra))
 
+
+CASES = [
+    boot("raw-fast", POLL, "raw", VERIFY_JOB),
+    boot("raw-upstream", "virtio-blk-pci", "raw", VERIFY_JOB),
+    boot("qcow2", POLL, "qcow2", VERIFY_JOB),
+    boot("null", POLL, "null", READ_JOB),
+    boot("poll-queue", POLL, "raw", HIPRI_JOB,
+         ["--blk-params", "poll_queues=1"]),
+    boot("packed", POLL, "raw", VERIFY_JOB, ["--device-prop", "packed=true"]),
+]
+
+
+def setup(ctx):
+    machine.guest_files(rebuild=True)
+    ctx.docs = {}
+
+
+def teardown(ctx):
+    """The kicks of both raw cases compared, a table, summary.json."""
+    if not ctx.completed:
+        return
+    c, docs = ctx.checks, ctx.docs
     # Kicks per I/O under the same sustained QD32 load, same run
     if "raw-fast" in docs and "raw-upstream" in docs:
         pj = (docs["raw-fast"].get("jobs") or [{}])[0]
@@ -140,7 +144,7 @@ def main():
     row = "%-14s %-20s %8s %9s %9s %10s"
     print("\n" + row % ("case", "device", "ios", "kicks/io", "irqs/io",
                         "iot_ms/kio"))
-    summary = {}
+    summary, device = {}, {case.name: case.device for case in CASES}
     for name, doc in docs.items():
         job = (doc.get("jobs") or [{}])[0]
         kicks = job.get("kicks_per_io")
@@ -153,13 +157,13 @@ def main():
                              irqs_per_io=job.get("irqs_per_io"),
                              iothread_ms_per_1000_io=(iot * 1e6 / ios
                                                       if ios else None))
-        print(row % (name, CASES[name]["device"], ios, kicks,
+        print(row % (name, device[name], ios, kicks,
                      job.get("irqs_per_io"),
                      "%.1f" % (iot * 1e6 / ios) if ios else "-"))
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
+    with open(os.path.join(ctx.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    return c.summary()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(suite.main(__doc__, CASES, setup=setup, teardown=teardown,
+                        out="e2e"))

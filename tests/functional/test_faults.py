@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Fault injection: werror/rerror, virtio-blk-poll vs upstream virtio-blk.
 
-Each cell injects one backend error (faults_host.py: a full tmpfs, loop
-devices, blkdebug) under one policy (stop: healed, then cont; report;
+Each cell injects one backend error (vbp_test/faults.py: a full tmpfs,
+loop devices, blkdebug) under one policy (stop: healed, then cont; report;
 ignore; pause, --long: QMP stop/cont, no fault) and boots the test guest
 (TCG, 2 queues on IOThread iot0) once on each device: fio, the guest
 kernel and QMP must see the same on both (docs/robustness.md).  Prints a
@@ -24,15 +24,15 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vbp_test import checks, fio, paths, runner  # noqa: E402
-from faults_host import (MiB, WORK_ROOT, Blkdebug, Controller,  # noqa: E402
-                         Enospc, FaultSource, LoopEio, cleanup,
-                         cleanup_leftovers, log)
+from vbp_test import fio, runner, suite  # noqa: E402
+from vbp_test.faults import (  # noqa: E402
+    MiB, WORK_ROOT, Blkdebug, Controller, Enospc, FaultSource, LoopEio,
+    cleanup, cleanup_leftovers, log)
+from vbp_test.suite import Case  # noqa: E402
 
 DEVICES = (("poll", "virtio-blk-poll-pci"), ("upstream", "virtio-blk-pci"))
 
 
-# ------------------------------------------------------------- the cells
 def job_from_spec(spec):
     """"RW SIZE BS [FLAGS]": a fio job RW[-verify] (io_uring, iodepth 16,
     O_DIRECT on /dev/vda); flags v: crc32c verify, c: continue_on_error,
@@ -53,91 +53,6 @@ def job_from_spec(spec):
         "ioengine": "io_uring", "iodepth": 16,
         "bsrange" if "-" in bs else "bs": bs, "size": size})
 
-
-class Cell:
-    def __init__(self, name, policy, source, props, jobs, what, long=False,
-                 guest_setup=""):
-        self.name, self.policy, self.source = name, policy, source
-        self.props, self.what = props, what
-        self.jobs = [job_from_spec(j) for j in jobs]
-        self.long, self.guest_setup = long, guest_setup
-        self.traits = source("/nonexistent")    # path, exact, stops_exact
-
-
-# blkdebug rules: sectors (512 bytes) in different 16k blocks, two in
-# each 16M half of the first 32M (the two fio jobs of blkdebug-stop-2q).
-W_SECTORS = (2056, 20008, 34824, 52000)
-R_SECTORS = (4104, 24584, 40000, 61448)
-POST0007 = "(the lost interrupt of patch 0007)"
-CELLS = [
-    Cell("enospc-stop", "stop", Enospc, "werror=stop",
-         ["randwrite 16M 4k-64k v2"],
-         "fast path file, tmpfs full (ENOSPC), grown at each stop"),
-    Cell("enospc-report", "report", Enospc, "werror=report",
-         ["write 24M 64k c"], "fast path file, ENOSPC reported to the guest"),
-    Cell("enospc-ignore", "ignore", Enospc, "werror=ignore",
-         ["write 24M 64k vc"],
-         "fast path file, ENOSPC ignored: data lost, verify fails"),
-    Cell("eio-loop-stop", "stop", lambda d: LoopEio(d, rearms=2),
-         "werror=stop", ["randwrite 8M 4k v2"], "fast path host_device, "
-         "kernel EIO from a stacked loop, injected 3 times"),
-    Cell("eio-loop-report", "report", LoopEio, "werror=report",
-         ["randrw 8M 16k c"], "fast path host_device, kernel EIO on every "
-         "write"),
-    Cell("eio-loop-ignore", "ignore", LoopEio, "werror=ignore",
-         ["randwrite 8M 16k vc"], "fast path host_device, kernel EIO "
-         "ignored"),
-    Cell("blkdebug-stop", "stop",
-         lambda d: Blkdebug(d, W_SECTORS, R_SECTORS, once=True),
-         "werror=stop,rerror=stop", ["randwrite 32M 16k v"],
-         "fallback, blkdebug EIO once at 4 write + 4 read sectors"),
-    Cell("blkdebug-report", "report",
-         lambda d: Blkdebug(d, W_SECTORS, R_SECTORS),
-         "werror=report,rerror=report",
-         ["randwrite 32M 16k c", "randread 32M 16k c"],
-         "fallback, blkdebug EIO at 4 write + 4 read sectors"),
-    Cell("blkdebug-ignore", "ignore",
-         lambda d: Blkdebug(d, W_SECTORS, R_SECTORS),
-         "werror=ignore,rerror=ignore", ["randwrite 32M 16k vc"],
-         "fallback, blkdebug EIO ignored on writes and reads"),
-    Cell("enospc-loop-stop", "stop", lambda d: Enospc(d, loop=True),
-         "werror=stop,request-merging=false", ["randwrite 16M 4k v2"],
-         "fast path host_device: loop over a full tmpfs (ENOSPC), "
-         "page-sized unmerged writes (the loop driver drops the tail of "
-         "a short write)",
-         guest_setup="echo 2 > /sys/block/vda/queue/nomerges"),
-    Cell("enospc-policy-stop", "stop", Enospc, "werror=enospc",
-         ["randwrite 16M 16k v2"], "werror=enospc stops on ENOSPC"),
-    Cell("enospc-policy-eio", "report", lambda d: Blkdebug(d, W_SECTORS),
-         "werror=enospc", ["randwrite 32M 16k c"],
-         "werror=enospc reports EIO"),
-    Cell("blkdebug-stop-2q", "stop",
-         lambda d: Blkdebug(d, W_SECTORS, R_SECTORS, once=True, burn=2),
-         "werror=stop,rerror=stop", ["randwrite 16M 16k v2"],
-         "blkdebug-stop with two fio jobs, one per queue, 2 CPU hogs "
-         + POST0007),
-    # --long only
-    Cell("pause-fast", "pause",
-         lambda d: FaultSource(d, 128 * MiB, burn=2, pauses=30),
-         "werror=stop", ["randwrite 32M 4k v2"], "no fault: 30 QMP "
-         "stop/cont during fio, 2 CPU hogs, fast path " + POST0007,
-         long=True),
-    # blkdebug without rules: the block layer path
-    Cell("pause-fallback", "pause",
-         lambda d: FaultSource(d, 128 * MiB, rules=[], burn=2, pauses=30),
-         "werror=stop", ["randwrite 32M 4k v2"], "no fault: 30 QMP "
-         "stop/cont during fio, 2 CPU hogs, block layer " + POST0007,
-         long=True),
-    Cell("blkdebug-nospc-report", "report",
-         lambda d: Blkdebug(d, W_SECTORS, errno=28), "werror=report",
-         ["randwrite 32M 16k c"], "fallback, blkdebug ENOSPC reported",
-         long=True),
-    Cell("enospc-stop-big", "stop", lambda d: Enospc(
-        d, img=128 * MiB, grow=12 * MiB, max_fs=160 * MiB), "werror=stop",
-         ["randwrite 48M 4k v2"],
-         "fast path file, 96M of 4k writes, tmpfs grown 12M a stop",
-         long=True),
-]
 
 # The guest's last "job" is its kernel log: run.sh, sourced by /init,
 # replaces init's vbp_fio by one that runs vbp_dmesg for that job.
@@ -475,38 +390,9 @@ def table(results, out, elapsed):
         out, "faults.json")))
 
 
-def arguments():
-    ap = checks.parser(__doc__)
-    a = ap.add_argument
-    a("--only", help="comma-separated cells (see --list)")
-    a("--long", action="store_true", help="the extra cells too, and every "
-      "cell --repeat times (default 2 with --long)")
-    a("--repeat", type=int, default=0, help="run each cell N times")
-    a("--out", default=os.path.join(paths.BUILD, "faults"))
-    a("--device", choices=("both", "poll", "upstream"), default="both",
-      help="run one device only (no comparison: to reproduce a failure)")
-    a("--job-timeout", type=int, default=150,
-      help="guest watchdog per fio job (default 150 s)")
-    a("--qemu-arg", action="append", default=[], help="extra QEMU "
-      "argument (repeat for each word; --qemu-arg=-trace ...)")
-    a("--list", action="store_true", help="list the cells")
-    a("-v", "--verbose", action="store_true",
-      help="the runner's messages and the controller's")
-    args = ap.parse_args()
-    by_name = {c.name: c for c in CELLS}
-    names = [n.strip() for n in (args.only or "").split(",") if n.strip()]
-    bad = [n for n in names if n not in by_name]
-    if bad:
-        ap.error("unknown cell(s) %s (--list)" % ", ".join(bad))
-    args.cells = [by_name[n] for n in names] if args.only else [
-        c for c in CELLS if args.long or not c.long]
-    args.repeat = args.repeat or (2 if args.long else 1)
-    return args
-
-
-def run_cell(cell, rep, args, c):
+def run_cell(ctx):
     """Both devices (or the one of --device), judged; the cell's result."""
-    obs = {}
+    cell, args, rep, obs = ctx.case, ctx.args, ctx.rep, {}
     for devname, device in DEVICES:
         if args.device not in ("both", devname):
             continue
@@ -524,52 +410,145 @@ def run_cell(cell, rep, args, c):
     if len(obs) == 2:
         problems += ["poll vs upstream: " + x for x in
                      compare(cell, obs["poll"], obs["upstream"])]
-    name = cell.name + ("#%d" % (rep + 1) if args.repeat > 1 else "")
-    c.check(name, not problems, "; ".join(
+    name = cell.name + ("#%d" % (rep + 1) if ctx.repeat > 1 else "")
+    ctx.checks.check(name, not problems, "; ".join(
         "%s=%s" % (d, brief(o)) for d, o in obs.items()))
     for x in problems:
         print("    %s" % x, flush=True)
-    return dict(cell=name, policy=cell.policy, props=cell.props,
-                what=cell.what, problems=problems, **{"pass": not problems},
-                **obs)
+    ctx.results.append(dict(
+        cell=name, policy=cell.policy, props=cell.props, what=cell.what,
+        problems=problems, **{"pass": not problems}, **obs))
 
 
-def main():
-    args = arguments()
-    if args.list:
-        for c in CELLS:
-            print("%-22s %-7s %-28s %s%s" % (
-                c.name, c.policy, c.props, c.what, " (--long)" * c.long))
-        return 0
+# ------------------------------------------------------------ the cells
+def cell(name, policy, source, props, jobs, what, long=False,
+         guest_setup=""):
+    """A case: the fault of @source(workdir) (a FaultSource) under
+    @policy, the -device @props, fio @jobs (job_from_spec), @long: with
+    --long only."""
+    return Case(name, run_cell, doc="%-7s %-28s %s%s" % (
+        policy, props, what, " (--long)" * long),
+        when=(lambda args: args.long) if long else None,
+        policy=policy, source=source, props=props, what=what,
+        jobs=[job_from_spec(j) for j in jobs], guest_setup=guest_setup,
+        traits=source("/nonexistent"))    # path, exact, stops_exact
+
+
+# blkdebug rules: sectors (512 bytes) in different 16k blocks, two in
+# each 16M half of the first 32M (the two fio jobs of blkdebug-stop-2q).
+W_SECTORS = (2056, 20008, 34824, 52000)
+R_SECTORS = (4104, 24584, 40000, 61448)
+POST0007 = "(the lost interrupt of patch 0007)"
+CASES = [
+    cell("enospc-stop", "stop", Enospc, "werror=stop",
+         ["randwrite 16M 4k-64k v2"],
+         "fast path file, tmpfs full (ENOSPC), grown at each stop"),
+    cell("enospc-report", "report", Enospc, "werror=report",
+         ["write 24M 64k c"], "fast path file, ENOSPC reported to the guest"),
+    cell("enospc-ignore", "ignore", Enospc, "werror=ignore",
+         ["write 24M 64k vc"],
+         "fast path file, ENOSPC ignored: data lost, verify fails"),
+    cell("eio-loop-stop", "stop", lambda d: LoopEio(d, rearms=2),
+         "werror=stop", ["randwrite 8M 4k v2"], "fast path host_device, "
+         "kernel EIO from a stacked loop, injected 3 times"),
+    cell("eio-loop-report", "report", LoopEio, "werror=report",
+         ["randrw 8M 16k c"], "fast path host_device, kernel EIO on every "
+         "write"),
+    cell("eio-loop-ignore", "ignore", LoopEio, "werror=ignore",
+         ["randwrite 8M 16k vc"], "fast path host_device, kernel EIO "
+         "ignored"),
+    cell("blkdebug-stop", "stop",
+         lambda d: Blkdebug(d, W_SECTORS, R_SECTORS, once=True),
+         "werror=stop,rerror=stop", ["randwrite 32M 16k v"],
+         "fallback, blkdebug EIO once at 4 write + 4 read sectors"),
+    cell("blkdebug-report", "report",
+         lambda d: Blkdebug(d, W_SECTORS, R_SECTORS),
+         "werror=report,rerror=report",
+         ["randwrite 32M 16k c", "randread 32M 16k c"],
+         "fallback, blkdebug EIO at 4 write + 4 read sectors"),
+    cell("blkdebug-ignore", "ignore",
+         lambda d: Blkdebug(d, W_SECTORS, R_SECTORS),
+         "werror=ignore,rerror=ignore", ["randwrite 32M 16k vc"],
+         "fallback, blkdebug EIO ignored on writes and reads"),
+    cell("enospc-loop-stop", "stop", lambda d: Enospc(d, loop=True),
+         "werror=stop,request-merging=false", ["randwrite 16M 4k v2"],
+         "fast path host_device: loop over a full tmpfs (ENOSPC), "
+         "page-sized unmerged writes (the loop driver drops the tail of "
+         "a short write)",
+         guest_setup="echo 2 > /sys/block/vda/queue/nomerges"),
+    cell("enospc-policy-stop", "stop", Enospc, "werror=enospc",
+         ["randwrite 16M 16k v2"], "werror=enospc stops on ENOSPC"),
+    cell("enospc-policy-eio", "report", lambda d: Blkdebug(d, W_SECTORS),
+         "werror=enospc", ["randwrite 32M 16k c"],
+         "werror=enospc reports EIO"),
+    cell("blkdebug-stop-2q", "stop",
+         lambda d: Blkdebug(d, W_SECTORS, R_SECTORS, once=True, burn=2),
+         "werror=stop,rerror=stop", ["randwrite 16M 16k v2"],
+         "blkdebug-stop with two fio jobs, one per queue, 2 CPU hogs "
+         + POST0007),
+    # --long only
+    cell("pause-fast", "pause",
+         lambda d: FaultSource(d, 128 * MiB, burn=2, pauses=30),
+         "werror=stop", ["randwrite 32M 4k v2"], "no fault: 30 QMP "
+         "stop/cont during fio, 2 CPU hogs, fast path " + POST0007,
+         long=True),
+    # blkdebug without rules: the block layer path
+    cell("pause-fallback", "pause",
+         lambda d: FaultSource(d, 128 * MiB, rules=[], burn=2, pauses=30),
+         "werror=stop", ["randwrite 32M 4k v2"], "no fault: 30 QMP "
+         "stop/cont during fio, 2 CPU hogs, block layer " + POST0007,
+         long=True),
+    cell("blkdebug-nospc-report", "report",
+         lambda d: Blkdebug(d, W_SECTORS, errno=28), "werror=report",
+         ["randwrite 32M 16k c"], "fallback, blkdebug ENOSPC reported",
+         long=True),
+    cell("enospc-stop-big", "stop", lambda d: Enospc(
+        d, img=128 * MiB, grow=12 * MiB, max_fs=160 * MiB), "werror=stop",
+         ["randwrite 48M 4k v2"],
+         "fast path file, 96M of 4k writes, tmpfs grown 12M a stop",
+         long=True),
+]
+
+
+def add_arguments(ap):
+    a = ap.add_argument
+    a("--long", action="store_true", help="the extra cells too, and every "
+      "cell --repeat times (default 2 with --long)")
+    a("--repeat", type=int, default=0, help="run each cell N times")
+    a("--device", choices=("both", "poll", "upstream"), default="both",
+      help="run one device only (no comparison: to reproduce a failure)")
+    a("--job-timeout", type=int, default=150,
+      help="guest watchdog per fio job (default 150 s)")
+    a("--qemu-arg", action="append", default=[], help="extra QEMU "
+      "argument (repeat for each word; --qemu-arg=-trace ...)")
+    a("-v", "--verbose", action="store_true",
+      help="the runner's messages and the controller's")
+
+
+def setup(ctx):
     if os.geteuid() != 0:
         log("needs root (mount, losetup)")
         print("0 passed, 1 failed")
         return 1
+    ctx.repeat = ctx.args.repeat or (2 if ctx.args.long else 1)
+    ctx.t_start, ctx.results = time.monotonic(), []
 
     def on_signal(signum, frame):  # unwind through the finally clauses
         raise KeyboardInterrupt("signal %d" % signum)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
-    os.makedirs(args.out, exist_ok=True)
     cleanup_leftovers()
-    t_start = time.monotonic()
-    results, c = [], checks.Checks()
-    try:
-        for rep in range(args.repeat):
-            for cell in args.cells:
-                results.append(run_cell(cell, rep, args, c))
-    finally:
-        cleanup(os.path.join(WORK_ROOT, str(os.getpid())))
-        elapsed = round(time.monotonic() - t_start, 1)
-        report(results, args.out, elapsed, c)
-    table(results, args.out, elapsed)
-    return c.summary()
+
+
+def teardown(ctx):
+    """The loop devices and mounts of this run; faults.json, a table."""
+    cleanup(os.path.join(WORK_ROOT, str(os.getpid())))
+    elapsed = round(time.monotonic() - ctx.t_start, 1)
+    report(ctx.results, ctx.out, elapsed, ctx.checks)
+    if ctx.completed:
+        table(ctx.results, ctx.out, elapsed)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as e:
-        log("interrupted (%s)" % e)
-        print("0 passed, 1 failed")
-        sys.exit(1)
+    sys.exit(suite.main(__doc__, CASES, add_arguments, setup, teardown,
+                        out="faults"))

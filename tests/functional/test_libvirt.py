@@ -3,18 +3,20 @@
 
 As root on Debian 12 (libvirt installed from bookworm-backports when
 missing; its own virtlogd and libvirtd in a private mount namespace, see
-libvirt_env.py) checks that bad queue mappings are refused at define and
-leave nothing running; that a TCG domain whose disk <qemu:override> makes
-virtio-blk-poll-pci, 2 queues on 2 pinned iothreads, gets the pinning,
-device, mapping and pollers of its XML; that fio (4k randwrite, crc32c
-verify) from vCPU 0, vCPU 1 and vCPU 0 after `virsh iothreadpin --live`
-works only that queue and iothread, on the raw io_uring fast path (KNOWN
-with --allow-block-layer); and that power-off, destroy and the daemons'
-stop leave no QEMU process, thread or cgroup.  docs/libvirt.md
-("Running the test") describes it.
+vbp_test/libvirt.py) checks that bad queue mappings are refused at define
+and leave nothing running (cases bad-unknown-iothread,
+bad-queue-out-of-range); that a TCG domain whose disk <qemu:override>
+makes virtio-blk-poll-pci, 2 queues on 2 pinned iothreads, gets the
+pinning, device, mapping and pollers of its XML; that fio (4k randwrite,
+crc32c verify) from vCPU 0, vCPU 1 and vCPU 0 after `virsh iothreadpin
+--live` works only that queue and iothread, on the raw io_uring fast path
+(KNOWN with --allow-block-layer); and that power-off, destroy and the
+daemons' stop leave no QEMU process, thread or cgroup (case domain).
+docs/libvirt.md ("Running the test") describes it.
 
 Usage: tests/functional/test_libvirt.py [--keep] [--workdir DIR] [-v]
        [--allow-block-layer] [--no-install] [--suite bookworm]
+       [--only CASE[,CASE]] [--list]
 """
 import json
 import os
@@ -28,13 +30,14 @@ from contextlib import suppress
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vbp_test import checks, counters, fio, machine, paths  # noqa: E402
+from vbp_test import counters, fio, machine, paths, suite  # noqa: E402
 from vbp_test.console import Console, GuestError, socket_source  # noqa: E402
-from libvirt_env import (  # noqa: E402
+from vbp_test.libvirt import (  # noqa: E402
     BPO, IOTHREAD_PIN, MAPPING, NQUEUES, PHASES, POLL_IDLE_NS,
     QUEUE_IOTHREAD, VCPU_PIN, Abort, Images, Libvirt, Sampler, cgroup_dirs,
     cpus_allowed, ensure_libvirt, log, pid_alive, qemu_procs, read,
     remove_new_cgroups, thread_sample, wait_gone)
+from vbp_test.suite import Case  # noqa: E402
 
 DEV = "/machine/peripheral/ua-disk0"      # the disk's alias: its QOM path
 STAT_KEYS = ("path", "requests", "kicks", "notifies", "notifies-suppressed",
@@ -54,9 +57,12 @@ def run_ms(b, a):
     return (a[0] - b[0]) / 1e6 if a and b else None
 
 
-class Test:
-    def __init__(self, args):
-        self.args, self.c = args, checks.Checks()
+class Run:
+    """One run: the work directory, libvirt's daemons, the domains
+    defined, the QEMU processes seen; cleanup() undoes it all."""
+
+    def __init__(self, args, c):
+        self.args, self.c = args, c
         self.work = self.lv = self.con = None
         self.domains = set()          # defined by us, undefined at the end
         self.names = set()            # every domain name we used
@@ -394,41 +400,6 @@ class Test:
         self.check_gone("virsh destroy", name, pid, tids, 30, 0,
                         p.returncode)
 
-    def main(self):
-        c = self.c
-        try:
-            self.prepare()
-            self.lv = Libvirt(self.work, self.args.verbose)
-            self.lv.start()
-            c.info("virsh version: %s" % " | ".join(
-                ln.strip() for ln in self.lv.virsh("version").stdout
-                .splitlines() if ln.strip()))
-            c.info("libvirtd pid %d, virtlogd pid %s (private mount "
-                   "namespace, config in %s/etc)" % (
-                       self.lv.pids["libvirtd"],
-                       self.lv.pids.get("virtlogd"), self.work))
-            # Bad XML first: they must leave nothing behind.
-            self.bad_xml("unknown-iothread", {1: [0], 3: [1]},
-                         r"iothread.*3|3.*iothread")
-            self.bad_xml("queue-out-of-range", {1: [0], 2: [1, 2]},
-                         r"queue|vq")
-            self.run_domain()
-        except Abort as e:
-            c.check("test ran to the end", False, str(e))
-        except GuestError as e:
-            # a timeout, the console's end or the guest's failure report
-            more = e.report[-60:] if e.report is not None else \
-                ["console:"] + self.con.tail(15)
-            c.check("test ran to the end", False, "%s\n  %s" % (
-                e, "\n  ".join(more)))
-        finally:
-            signal.alarm(0)
-            self.cleanup()
-        if c.known:
-            print("(%d known failure(s) not counted: --allow-block-layer)" %
-                  c.known, flush=True)
-        return c.summary()
-
     def cleanup(self):
         lv = self.lv
         if lv and lv.uri:
@@ -468,8 +439,31 @@ class Test:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
-def main():
-    ap = checks.parser(__doc__)
+def bad_xml(ctx):
+    ctx.run.bad_xml(ctx.case.label, ctx.case.mapping, ctx.case.refused)
+
+
+def run_domain(ctx):
+    try:
+        ctx.run.run_domain()
+    except GuestError as e:
+        # a timeout, the console's end or the guest's failure report
+        more = e.report[-60:] if e.report is not None else \
+            ["console:"] + ctx.run.con.tail(15)
+        raise Abort("%s\n  %s" % (e, "\n  ".join(more))) from None
+
+
+# Bad XML first: they must leave nothing behind.
+CASES = [
+    Case("bad-unknown-iothread", bad_xml, label="unknown-iothread",
+         mapping={1: [0], 3: [1]}, refused=r"iothread.*3|3.*iothread"),
+    Case("bad-queue-out-of-range", bad_xml, label="queue-out-of-range",
+         mapping={1: [0], 2: [1, 2]}, refused=r"queue|vq"),
+    Case("domain", run_domain),
+]
+
+
+def add_arguments(ap):
     a = ap.add_argument
     a("--qemu", default=paths.QEMU,
       help="the emulator (default: this project's build)")
@@ -494,7 +488,12 @@ def main():
       help="the whole test (default 1500 s)")
     a("-v", "--verbose", action="store_true", help="libvirtd debug log in "
       "the work directory (qemu_process, qemu_monitor: QMP traffic too)")
-    args = ap.parse_args()
+
+
+def setup(ctx):
+    """libvirt's daemons on a fresh work directory."""
+    args, c = ctx.args, ctx.checks
+    run = ctx.run = Run(args, c)
 
     def on_signal(signum, frame):
         signal.alarm(0)
@@ -507,8 +506,25 @@ def main():
     for sig in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     signal.alarm(args.timeout)
-    return Test(args).main()
+    run.prepare()
+    run.lv = Libvirt(run.work, args.verbose)
+    run.lv.start()
+    c.info("virsh version: %s" % " | ".join(
+        ln.strip() for ln in run.lv.virsh("version").stdout
+        .splitlines() if ln.strip()))
+    c.info("libvirtd pid %d, virtlogd pid %s (private mount "
+           "namespace, config in %s/etc)" % (
+               run.lv.pids["libvirtd"], run.lv.pids.get("virtlogd"),
+               run.work))
+
+
+def teardown(ctx):
+    signal.alarm(0)
+    ctx.run.cleanup()
+    if ctx.checks.known:
+        print("(%d known failure(s) not counted: --allow-block-layer)" %
+              ctx.checks.known, flush=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(suite.main(__doc__, CASES, add_arguments, setup, teardown))

@@ -3,7 +3,7 @@
 
 A Linux guest (TCG) runs fio rounds (randwrite, verify=crc32c) until the
 host says stop, while the host drives the event over QMP
-(docs/robustness.md describes each case; lifecycle_run.py the run):
+(docs/robustness.md describes each case; vbp_test/lifecycle.py the run):
   stopcont  stop/cont at random intervals (default 20 cycles)
   savevm    savevm/loadvm on qcow2 (3)
   drain     block_resize, blockdev-mirror + pivot, snapshot onto qcow2 (1)
@@ -16,6 +16,7 @@ Prints PASS/FAIL per case, a table, "N passed, N failed"; figures go to
 DIR/lifecycle.json, run directories to DIR/runs/.
 Usage: test_lifecycle.py [--only CASE[,CASE]] [--cycles N|CASE=N,...]
                          [--qemu PATH] [--pciehp] [--seed N] [--out DIR]
+                         [--list]
 """
 import argparse
 import collections
@@ -29,13 +30,11 @@ import traceback
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vbp_test import checks, counters, machine, paths  # noqa: E402
-from vbp_test.checks import Checks  # noqa: E402
-from lifecycle_run import (DEV, Failed, Harness, common_checks,  # noqa: E402
-                           describe, fio_job, loop_case, need, paths_of,
-                           total)
-
-CYCLES = {"stopcont": 20, "savevm": 3, "drain": 1, "reload": 3, "unplug": 3}
+from vbp_test import counters, machine, paths, suite  # noqa: E402
+from vbp_test.lifecycle import (  # noqa: E402
+    DEV, Failed, Harness, common_checks, describe, fio_job, loop_case, need,
+    paths_of, total)
+from vbp_test.suite import Case  # noqa: E402
 
 
 def case_stopcont(opts, fig, problems):
@@ -433,12 +432,35 @@ def case_unplug(opts, fig, problems):
             len(rounds) - ok, fig["ios"])
 
 
-CASES = {"stopcont": case_stopcont, "savevm": case_savevm,
-         "drain": case_drain, "reload": case_reload, "unplug": case_unplug}
+def judge(ctx):
+    """Runs the case's body: one check, its problems or its figures."""
+    name, fig, problems, t = ctx.case.name, {}, [], time.monotonic()
+    print("lifecycle: %s ..." % name, flush=True)
+    try:
+        detail = ctx.case.body(ctx.args, fig, problems)
+    except Exception as e:            # noqa: BLE001 (a case's bug)
+        problems.append(describe(e))
+        fig["traceback"] = traceback.format_exc()
+    fig.update(seconds=round(time.monotonic() - t, 1),
+               ok=not problems, problems=problems)
+    ctx.doc["cases"][name] = fig
+    ctx.checks.check(name, not problems, "%s (%.0f s)" % (
+        detail, fig["seconds"]) if not problems else "%s (run dir %s)" %
+        ("; ".join(problems), fig.get("run_dir")))
+
+
+# cycles: the default of --cycles
+CASES = [
+    Case("stopcont", judge, body=case_stopcont, cycles=20),
+    Case("savevm", judge, body=case_savevm, cycles=3),
+    Case("drain", judge, body=case_drain, cycles=1),
+    Case("reload", judge, body=case_reload, cycles=3),
+    Case("unplug", judge, body=case_unplug, cycles=3),
+]
 
 
 def parse_cycles(text):
-    cycles = dict(CYCLES)
+    cycles = {c.name: c.cycles for c in CASES}
     for part in text.split(",") if text else []:
         k, _, v = part.rpartition("=")
         if k and k not in cycles:
@@ -449,62 +471,50 @@ def parse_cycles(text):
     return cycles
 
 
-def main():
-    ap = checks.parser(__doc__)
+def add_arguments(ap):
     a = ap.add_argument
-    a("--only", help="comma-separated cases (%s)" % ",".join(CASES))
     a("--cycles", type=parse_cycles, default=parse_cycles(""),
       help="N: N cycles in every case; or CASE=N,... (defaults: %s)" %
-      ",".join("%s=%d" % kv for kv in CYCLES.items()))
+      ",".join("%s=%d" % (c.name, c.cycles) for c in CASES))
     a("--qemu", default=paths.QEMU, help="QEMU binary (e.g. an ASan build)")
     a("--pciehp", action="store_true",
       help="unplug: native PCIe hotplug instead of ACPI")
     a("--seed", type=int, default=int(time.time()) % 100000,
       help="random seed (default: time)")
-    a("--out", default=os.path.join(paths.BUILD, "lifecycle"))
-    opts = ap.parse_args()
-    names = opts.only.split(",") if opts.only else list(CASES)
-    for name in names:
-        if name not in CASES:
-            ap.error("unknown case %r (have: %s)" % (name, ", ".join(CASES)))
+
+
+def setup(ctx):
+    opts = ctx.args
     if not os.access(opts.qemu, os.X_OK):
         print("lifecycle: no QEMU at %s" % opts.qemu, file=sys.stderr)
         return 2
     os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0")
     os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-    opts.out, opts.qemu = os.path.abspath(opts.out), os.path.abspath(opts.qemu)
+    opts.qemu = os.path.abspath(opts.qemu)
     os.makedirs(os.path.join(opts.out, "runs"), exist_ok=True)
     print("lifecycle: seed %d, qemu %s, cycles %s" % (opts.seed, opts.qemu, (
-        ",".join("%s=%d" % (k, opts.cycles[k]) for k in names))), flush=True)
-    doc = {"seed": opts.seed, "qemu": opts.qemu, "cycles": opts.cycles,
-           "cases": {}}
-    c = Checks()
-    for name in names:
-        fig, problems, t = {}, [], time.monotonic()
-        print("lifecycle: %s ..." % name, flush=True)
-        try:
-            detail = CASES[name](opts, fig, problems)
-        except Exception as e:            # noqa: BLE001 (a case's bug)
-            problems.append(describe(e))
-            fig["traceback"] = traceback.format_exc()
-        fig.update(seconds=round(time.monotonic() - t, 1),
-                   ok=not problems, problems=problems)
-        doc["cases"][name] = fig
-        c.check(name, not problems, "%s (%.0f s)" % (
-            detail, fig["seconds"]) if not problems else "%s (run dir %s)" %
-            ("; ".join(problems), fig.get("run_dir")))
+        ",".join("%s=%d" % (c.name, opts.cycles[c.name])
+                 for c in ctx.cases))), flush=True)
+    ctx.doc = {"seed": opts.seed, "qemu": opts.qemu, "cycles": opts.cycles,
+               "cases": {}}
+
+
+def teardown(ctx):
+    """A table of the cases' figures; all of them in lifecycle.json."""
+    if not ctx.completed:
+        return
     fmt = "%-9s %-5s %6s %7s %8s %7s %8s %7s  %s"
     print("\n" + fmt % ("case", "ok", "time_s", "cycles", "polling",
                         "rounds", "ios", "verify", "other"))
-    for name, fig in doc["cases"].items():
+    for name, fig in ctx.doc["cases"].items():
         print(fmt % (name, "yes" if fig["ok"] else "NO", fig["seconds"], *(
             fig.get(k, "-") for k in ("cycles", "cycles_polling", "rounds",
                                       "ios", "verify_errors")),
             fig.get("other", "")))
-    with open(os.path.join(opts.out, "lifecycle.json"), "w") as f:
-        json.dump(doc, f, indent=1, default=str)
-    return c.summary()
+    with open(os.path.join(ctx.out, "lifecycle.json"), "w") as f:
+        json.dump(ctx.doc, f, indent=1, default=str)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(suite.main(__doc__, CASES, add_arguments, setup, teardown,
+                        out="lifecycle"))

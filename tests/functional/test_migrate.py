@@ -6,6 +6,7 @@ by unix socket and file (each way by each) while a queue polls, to
 destinations started with -incoming defer -S (as libvirt's).  14 checks
 (docs/robustness.md); results in --out: migrate.json, serial.log, P*.stderr.
 Usage: tests/functional/test_migrate.py [--migrations N] [--autostart]
+                                        [--out DIR]
 """
 import itertools
 import json
@@ -19,9 +20,11 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vbp_test import checks, counters, fio, machine, paths, qmp  # noqa: E402
+from vbp_test import suite  # noqa: E402
 from vbp_test.console import Console, GuestError  # noqa: E402
 from vbp_test.counters import polling, total  # noqa: E402
 from vbp_test.runner import Failure  # noqa: E402
+from vbp_test.suite import Case  # noqa: E402
 
 BAD_DMESG = ("not a head", "BUG", "Oops", "WARNING", "I/O error",
              "timed out")
@@ -73,8 +76,10 @@ def paused(m):
 
 
 class Run:
-    def __init__(self, a):
-        self.a, self.t0, self.c = a, time.monotonic(), checks.Checks()
+    """One run: the guest, its QEMU processes, its figures (doc)."""
+
+    def __init__(self, a, c):
+        self.a, self.t0, self.c = a, time.monotonic(), c
         self.end = self.t0 + a.timeout      # the whole run's deadline
         self.doc = {"config": dict(vars(a)), "migrations": [],
                     "processes": [], "checks": self.c.results}
@@ -504,52 +509,9 @@ def summary(run):
               s["dest_polling_after_ms"], s["pre_samples"]))
 
 
-def parse_args():
-    ap = checks.parser(__doc__)
-    for opt, kind, default, text in (
-            ("migrations", int, 4, "migrations, A->B, B->A, ..."),
-            ("transport", ("both", "unix", "file"), "both", "both: unix, "
-             "file, file, unix, ... (each transport each way)"),
-            ("out", str, os.path.join(paths.BUILD, "migrate"), "results"),
-            ("round-size", fio.parse_size, "32M", "per fio job and round"),
-            ("iodepth", int, 16, "fio iodepth per job (2 jobs)"),
-            ("verify-backlog", int, 512, "fio verify_backlog"),
-            ("disk-size", fio.parse_size, "256M", "the image's size"),
-            ("disk-dir", str, "/dev/shm", "image and migration files"),
-            ("mem", str, "512M", "guest RAM"),
-            ("device-prop", "append", [], "more -device properties, k=v,..."),
-            ("poll-wait", float, 5.0, "s to wait for a queue polling"),
-            ("settle", float, 15.0, "s for the destination to serve, poll"),
-            ("dwell", float, 2.0, "s the guest runs on each side"),
-            ("autostart", "store_true", False, "destinations start by "
-             "themselves (default: -S; loaded indexes compared, then cont)"),
-            ("max-bandwidth", int, 4 << 30, "migrate-set-parameters, B/s"),
-            ("downtime-limit", int, 300, "migrate-set-parameters, ms"),
-            ("migration-timeout", int, 120, "s"),
-            ("boot-timeout", int, 120, "s"),
-            ("round-timeout", int, 150, "guest watchdog per fio round (s)"),
-            ("max-rounds", int, 500, "fio rounds at most"),
-            ("timeout", int, 240, "the whole run (s)"),
-            ("qemu", str, paths.QEMU, "QEMU binary"),
-            ("qemu-img", str, paths.QEMU_IMG, "qemu-img binary")):
-        kw = {"action": kind} if isinstance(kind, str) else {
-            "choices": kind} if isinstance(kind, tuple) else {"type": kind}
-        ap.add_argument("--" + opt, default=default, **kw,
-                        help=text + " (default: %(default)s)")
-    args = ap.parse_args()
-    if args.migrations < 1:
-        ap.error("--migrations must be >= 1")
-    if args.disk_size < 2 * args.round_size:
-        ap.error("--disk-size must hold 2 x --round-size")
-    args.settle, args.out = max(args.settle, args.dwell), os.path.abspath(
-        args.out)
-    return args
-
-
-def main():
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda n, f: sys.exit(128 + n))
-    run = Run(parse_args())
+def run_migrations(ctx):
+    """Boots, migrates back and forth under fio verify; the checks."""
+    run = Run(ctx.args, ctx.checks)
     doc = run.doc
     try:
         run.setup()
@@ -585,8 +547,54 @@ def main():
     print("total %.1f s; results in %s" % (doc["total_s"], out))
     with open(out, "w") as f:
         json.dump(doc, f, indent=1, default=str)
-    return run.c.summary()
+
+
+CASES = [Case("migrate", run_migrations)]
+
+
+def add_arguments(ap):
+    for opt, kind, default, text in (
+            ("migrations", int, 4, "migrations, A->B, B->A, ..."),
+            ("transport", ("both", "unix", "file"), "both", "both: unix, "
+             "file, file, unix, ... (each transport each way)"),
+            ("round-size", fio.parse_size, "32M", "per fio job and round"),
+            ("iodepth", int, 16, "fio iodepth per job (2 jobs)"),
+            ("verify-backlog", int, 512, "fio verify_backlog"),
+            ("disk-size", fio.parse_size, "256M", "the image's size"),
+            ("disk-dir", str, "/dev/shm", "image and migration files"),
+            ("mem", str, "512M", "guest RAM"),
+            ("device-prop", "append", [], "more -device properties, k=v,..."),
+            ("poll-wait", float, 5.0, "s to wait for a queue polling"),
+            ("settle", float, 15.0, "s for the destination to serve, poll"),
+            ("dwell", float, 2.0, "s the guest runs on each side"),
+            ("autostart", "store_true", False, "destinations start by "
+             "themselves (default: -S; loaded indexes compared, then cont)"),
+            ("max-bandwidth", int, 4 << 30, "migrate-set-parameters, B/s"),
+            ("downtime-limit", int, 300, "migrate-set-parameters, ms"),
+            ("migration-timeout", int, 120, "s"),
+            ("boot-timeout", int, 120, "s"),
+            ("round-timeout", int, 150, "guest watchdog per fio round (s)"),
+            ("max-rounds", int, 500, "fio rounds at most"),
+            ("timeout", int, 240, "the whole run (s)"),
+            ("qemu", str, paths.QEMU, "QEMU binary"),
+            ("qemu-img", str, paths.QEMU_IMG, "qemu-img binary")):
+        kw = {"action": kind} if isinstance(kind, str) else {
+            "choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        ap.add_argument("--" + opt, default=default, **kw,
+                        help=text + " (default: %(default)s)")
+
+
+def setup(ctx):
+    args = ctx.args
+    if args.migrations < 1:
+        ctx.parser.error("--migrations must be >= 1")
+    if args.disk_size < 2 * args.round_size:
+        ctx.parser.error("--disk-size must hold 2 x --round-size")
+    args.settle = max(args.settle, args.dwell)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda n, f: sys.exit(128 + n))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(suite.main(__doc__, CASES, add_arguments, setup,
+                        out="migrate"))

@@ -27,9 +27,9 @@ realize on an rbd node and report why the block layer serves it.
 Prints a PASS/FAIL line per check, a table of IOPS, latency, kicks and
 interrupts per I/O of both devices, "N passed, N failed" last.
 Usage: tests/functional/test_rbd.py [--only CASE,...] [--cycles N]
-                                    [--out DIR]
+                                    [--out DIR] [--list]
+(--only plain: both devices' plain cases, poll-plain and upstream-plain.)
 """
-import argparse
 import functools
 import json
 import os
@@ -44,15 +44,15 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vbp_test import checks, fio, machine, paths, runner  # noqa: E402
+from vbp_test import checks, fio, machine, paths, runner, suite  # noqa: E402
 from vbp_test.console import Console  # noqa: E402
 from vbp_test.qmp import QMP, Error as QMPError  # noqa: E402
+from vbp_test.suite import Case  # noqa: E402
 
 log = functools.partial(checks.log, "test-rbd")
 CLUSTER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        "ceph-cluster.sh")
 DEVICES = (("poll", "virtio-blk-poll-pci"), ("upstream", "virtio-blk-pci"))
-CASES = ("plain", "stopcont", "migrate", "outage")
 OSD_TIMEOUT = 5
 JOB = fio.job([("verify", dict(
     ioengine="io_uring", rw="randwrite", bs="4k", iodepth=16, size="64M",
@@ -317,17 +317,85 @@ def bad_input(c, cluster, workdir):
             "exit %s %s" % (rc, qemu.stderr_text(300)))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", help="comma-separated cases of %s, bad" %
-                    ", ".join(CASES))
+def check_bad_input(ctx):
+    bad_input(ctx.checks, ctx.cluster, ctx.out)
+
+
+def run_fio(ctx):
+    """plain, stopcont, outage: the guest's fio on a fresh image, with the
+    host's stop/cont cycles or the OSD outage meanwhile."""
+    c, case, cluster, cycles = ctx.checks, ctx.case, ctx.cluster, \
+        ctx.args.cycles
+    label = "%s: %s" % (case.short, case.group)
+    image = cluster.image(case.name)
+    props = ["werror=stop,rerror=stop"] if case.group == "outage" else []
+    body = stopcont(cycles) if case.group == "stopcont" else \
+        outage(cluster) if case.group == "outage" else None
+    doc, job, res = guest_run(
+        c, label, options(case.device, ctx.out, case.name, props),
+        cluster.blockdev(image), body)
+    ctx.rows[(case.short, case.group)] = (job, res)
+    events = res.pop("events", [])
+    if case.group == "stopcont":
+        c.check("%s: %d stop/cont cycles under I/O" % (label, cycles),
+                res.get("statuses") == ["paused"] * cycles
+                and res.get("done_before_end"), json.dumps(res))
+    if case.group == "outage":
+        acts = {(e["data"].get("action"), e["data"].get("reason"))
+                for e in events if e["event"] == "BLOCK_IO_ERROR"}
+        res["actions"] = sorted(acts)
+        c.check("%s: the VM stopped on the I/O error, cont after the OSD "
+                "came back" % label,
+                res.get("status") == "io-error" and
+                res.get("conts", 0) >= 1 and acts == {
+                    ("stop", "Connection timed out")}, json.dumps(res))
+    if case.short == "poll" and job.get("device_stats"):
+        qs = job["device_stats"]["queues"]
+        c.check("%s: the block layer served it" % label,
+                sum(q.get("fast-rw", 0) for q in qs) == 0 and
+                sum(q.get("fallback-rw", 0) for q in qs) > 0 and
+                qs[0].get("path", "").startswith("protocol"),
+                "path=%s" % qs[0].get("path"))
+
+
+def run_migrate(ctx):
+    case = ctx.case
+    migrate(ctx.checks, "%s: %s" % (case.short, case.group), case.device,
+            ctx.cluster, ctx.cluster.image(case.name), ctx.out)
+
+
+def compare_outage(ctx):
+    p, u = (ctx.rows.get((d, "outage"), ({}, {}))[1]
+            for d in ("poll", "upstream"))
+    ctx.checks.check(
+        "outage: werror/rerror behaviour identical to upstream's",
+        p.get("actions") and p.get("actions") == u.get("actions") and
+        p.get("status") == u.get("status"), "poll %s %s, upstream %s %s" % (
+            p.get("status"), p.get("actions"), u.get("status"),
+            u.get("actions")))
+
+
+# Each of plain, stopcont, migrate and outage on each device, the group
+# --only names them by.
+CASES = [Case("bad", check_bad_input, doc="blockdev-add and realize "
+              "errors, one QEMU")] + [
+    Case("%s-%s" % (short, kind), run, group=kind, short=short,
+         device=device, doc="%s on %s" % (kind, device))
+    for short, device in DEVICES
+    for kind, run in (("plain", run_fio), ("stopcont", run_fio),
+                      ("migrate", run_migrate), ("outage", run_fio))] + [
+    Case("outage-vs-upstream", compare_outage, group="outage",
+         doc="poll-outage and upstream-outage compared")]
+
+
+def add_arguments(ap):
     ap.add_argument("--cycles", type=int, default=5,
                     help="stop/cont cycles (default 5)")
-    ap.add_argument("--out", default=os.path.join(paths.BUILD, "rbd"))
-    args = ap.parse_args()
-    cases = args.only.split(",") if args.only else list(CASES) + ["bad"]
-    os.makedirs(args.out, exist_ok=True)
-    c = checks.Checks()
+
+
+def setup(ctx):
+    """Ceph installed, the guest built, the cluster started."""
+    c, ctx.cluster, ctx.rows = ctx.checks, None, {}
     missing = [b for b in ("ceph-mon", "ceph-osd", "ceph", "rbd")
                if not shutil.which(b)]
     if missing:
@@ -335,82 +403,37 @@ def main():
                 "ceph" % ", ".join(missing))
         return c.summary()
     machine.guest_files(rebuild=True)
-    t0 = time.monotonic()
-    cluster = Cluster(args.out)
-    log("cluster up in %.1f s (%s)" % (cluster.start_s, cluster.conf))
-    rows = {}
-    try:
-        if "bad" in cases:
-            bad_input(c, cluster, args.out)
-        for short, dev in DEVICES:
-            for case in (k for k in CASES if k in cases):
-                label = "%s: %s" % (short, case)
-                image = cluster.image("%s-%s" % (short, case))
-                if case == "migrate":
-                    migrate(c, label, dev, cluster, image, args.out)
-                    continue
-                props = ["werror=stop,rerror=stop"] \
-                    if case == "outage" else []
-                body = stopcont(args.cycles) if case == "stopcont" else \
-                    outage(cluster) if case == "outage" else None
-                doc, job, res = guest_run(
-                    c, label, options(dev, args.out, short + "-" + case,
-                                      props), cluster.blockdev(image), body)
-                rows[(short, case)] = (job, res)
-                events = res.pop("events", [])
-                if case == "stopcont":
-                    c.check("%s: %d stop/cont cycles under I/O" % (
-                            label, args.cycles),
-                            res.get("statuses") == ["paused"] * args.cycles
-                            and res.get("done_before_end"), json.dumps(res))
-                if case == "outage":
-                    acts = {(e["data"].get("action"),
-                             e["data"].get("reason")) for e in events
-                            if e["event"] == "BLOCK_IO_ERROR"}
-                    res["actions"] = sorted(acts)
-                    c.check("%s: the VM stopped on the I/O error, cont "
-                            "after the OSD came back" % label,
-                            res.get("status") == "io-error" and
-                            res.get("conts", 0) >= 1 and acts == {
-                                ("stop", "Connection timed out")},
-                            json.dumps(res))
-                if short == "poll" and job.get("device_stats"):
-                    qs = job["device_stats"]["queues"]
-                    c.check("%s: the block layer served it" % label,
-                            sum(q.get("fast-rw", 0) for q in qs) == 0 and
-                            sum(q.get("fallback-rw", 0) for q in qs) > 0 and
-                            qs[0].get("path", "").startswith("protocol"),
-                            "path=%s" % qs[0].get("path"))
-        if "outage" in cases:
-            p, u = (rows.get((d, "outage"), ({}, {}))[1] for d in
-                    ("poll", "upstream"))
-            c.check("outage: werror/rerror behaviour identical to "
-                    "upstream's", p.get("actions") and
-                    p.get("actions") == u.get("actions") and
-                    p.get("status") == u.get("status"),
-                    "poll %s %s, upstream %s %s" % (
-                        p.get("status"), p.get("actions"), u.get("status"),
-                        u.get("actions")))
-    finally:
-        cluster.stop()
-        left = subprocess.run(["pgrep", "-f", cluster.dir],
-                              capture_output=True, text=True).stdout.split()
-        c.check("cluster stopped: no daemon left, %s removed" % cluster.dir,
-                not left and not os.path.exists(cluster.dir),
-                "pids %s" % left)
+    ctx.t0 = time.monotonic()
+    ctx.cluster = Cluster(ctx.out)
+    log("cluster up in %.1f s (%s)" % (ctx.cluster.start_s,
+                                       ctx.cluster.conf))
+
+
+def teardown(ctx):
+    """The cluster stopped; a table of both devices' figures."""
+    c, cluster = ctx.checks, ctx.cluster
+    if cluster is None:
+        return
+    cluster.stop()
+    left = subprocess.run(["pgrep", "-f", cluster.dir],
+                          capture_output=True, text=True).stdout.split()
+    c.check("cluster stopped: no daemon left, %s removed" % cluster.dir,
+            not left and not os.path.exists(cluster.dir), "pids %s" % left)
+    if not ctx.completed:
+        return
     row = "%-9s %-9s %9s %9s %9s %9s"
     print("\n" + row % ("device", "case", "IOPS", "p50 us", "kicks/io",
                         "irqs/io"))
-    for (short, case), (job, _) in rows.items():
+    for (short, case), (job, _) in ctx.rows.items():
         w = next((j["write"] for j in job.get("fio", {}).get("jobs", [])
                   if "write" in j), {})
         kicks = job.get("kicks_per_io", "~%s" % job.get("kicks_est_per_io"))
         print(row % (short, case, w.get("iops"),
                      w.get("lat_ns", {}).get("50", 0) // 1000, kicks,
                      job.get("irqs_per_io")))
-    log("%.0f s in all" % (time.monotonic() - t0))
-    return c.summary()
+    log("%.0f s in all" % (time.monotonic() - ctx.t0))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(suite.main(__doc__, CASES, add_arguments, setup, teardown,
+                        out="rbd"))

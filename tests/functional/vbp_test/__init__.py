@@ -20,6 +20,20 @@ result.  One module for each part:
   runner    run jobs in the guest with host snapshots around each (what
             scripts/guest/run-guest.py runs)
   checks    PASS/FAIL lines and the closing "N passed, N failed"
+  suite     the shape of every suite: a docstring, a list CASES of
+            Case(name, run), suite.main() (the command line, setup, the
+            cases, teardown, the closing line)
+
+and what one suite needs:
+
+  lifecycle  test_lifecycle.py's guest run (a fio loop while the host
+             drives QMP) and its common checks; lifecycle_guest.sh is
+             the guest's side
+  faults     test_faults.py's error sources (tmpfs, loop devices,
+             blkdebug), the controller that heals them at each stop
+  libvirt    test_libvirt.py's libvirt: its daemons in a private mount
+             namespace, virsh, the domain XML and images, host threads
+             and cgroups
 
 The suites next to this package (test_*.py) each hold their cases and
 their checks only.

@@ -2,8 +2,8 @@
 
 runner.run() boots the guest in a thread; the case drives QEMU over its
 own QMP (qmp-user.sock), watches the console, and writes "stop" on it to
-end the guest's fio loop (lifecycle_guest.sh, the guest's
-/job/lifecycle.sh)."""
+end the guest's fio loop (lifecycle_guest.sh next to this file, the
+guest's /job/lifecycle.sh)."""
 import os
 import re
 import threading

@@ -18,6 +18,7 @@ from contextlib import suppress
 from xml.sax.saxutils import escape, quoteattr
 
 from vbp_test import checks, fio, machine, paths
+from vbp_test.suite import Abort        # the test cannot go on
 
 BPO = "bookworm-backports"        # libvirt 11.x: the queue mapping needs 10
 IOTHREAD_PIN = {1: "0", 2: "1"}   # <iothreadpin>: iothread -> host CPUs
@@ -36,10 +37,6 @@ PHASES = [("vcpu0", 0, 0), ("vcpu1", 1, 1), ("vcpu0-moved", 0, 2)]
 PRIVATE_DIRS = [("/etc/libvirt", "etc"), ("/run/libvirt", "run"),
                 ("/var/lib/libvirt", "lib"), ("/var/cache/libvirt", "cache"),
                 ("/var/log/libvirt", "log")]
-
-
-class Abort(Exception):
-    """The test cannot go on (the checks so far are still reported)."""
 
 
 def log(msg):
