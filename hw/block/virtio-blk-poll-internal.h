@@ -30,7 +30,7 @@ typedef enum VBPSignalReason {
     VBP_SIGNAL_COUNT,           /* coalesce-max completions held */
     VBP_SIGNAL_DEPTH,           /* the guest has all it ever has in flight */
     VBP_SIGNAL_IDLE,            /* no new request for the adaptive window */
-    VBP_SIGNAL_TIME,            /* the oldest held one reached coalesce-max-ns */
+    VBP_SIGNAL_TIME,            /* the oldest held reached coalesce-max-ns */
     VBP_SIGNAL__MAX,
 } VBPSignalReason;
 
@@ -66,6 +66,7 @@ extern const char *const vbp_signal_reason_names[VBP_SIGNAL__MAX];
     X(timed_wakeups, "timed-wakeups")   /* poll-hybrid: timer wakeups */ \
     X(timed_hits, "timed-hits")         /* poll-hybrid: requests caught */ \
     X(held, "held")                     /* passes that held completions */ \
+    X(dozes, "dozes")                   /* guest polls: timer looks */ \
     X(max_coalesced, "max-coalesced")   /* most completions per signal */
 
 typedef struct VirtIOBlockPollStats {
@@ -86,6 +87,7 @@ typedef enum VBPQueueState {
     VBP_QUEUE_SLEEPING,         /* notifications on, waiting for a kick */
     VBP_QUEUE_TIMED_SLEEP,      /* poll-hybrid: asleep until its timer */
     VBP_QUEUE_POLLING,          /* notifications off, passes rescheduled */
+    VBP_QUEUE_DOZING,           /* guest polls: no notifications, timer */
 } VBPQueueState;
 
 /*
@@ -157,6 +159,8 @@ struct VirtIOBlockPollQueue {
     int64_t hybrid_end_ns;      /* end of this timed polling phase, 0: none */
     bool woke_early;            /* a kick ended a poll-hybrid sleep */
     bool woke_by_kick;          /* a kick ended the last sleep */
+    /* Signals in a row that the guest did not want (vbp_doze_plan()) */
+    unsigned suppressed;
 
     VirtIOBlockPollStats stats;
 };
@@ -166,6 +170,11 @@ static inline bool vbp_polling(VirtIOBlockPollQueue *q)
 {
     return qatomic_read(&q->state) == VBP_QUEUE_POLLING;
 }
+
+/* virtio-blk-poll-signal.c */
+void vbp_publish(VirtIOBlockPollQueue *q, int64_t now);
+unsigned vbp_outstanding(VirtIOBlockPollQueue *q);
+void vbp_flush(VirtIOBlockPollQueue *q, int64_t now, bool polling);
 
 /* virtio-blk-poll-queue.c */
 void vbp_poll_bh(void *opaque);

@@ -144,3 +144,16 @@ void vbp_hybrid_missed(VBPPace *p)
     p->lone_gap_ns = MIN(p->lone_gap_ns + p->lone_gap_ns / 8,
                          VBP_HYBRID_MAX_GAP_NS);
 }
+
+bool vbp_doze_plan(unsigned suppressed, int64_t last_work_ns, int64_t now,
+                   int64_t max_ns, int64_t *wake_ns)
+{
+    /* A clock that went back: as if the work was now */
+    int64_t idle = MAX(now - last_work_ns, 0);
+
+    if (suppressed < VBP_POLLED_AFTER || idle >= max_ns) {
+        return false;
+    }
+    *wake_ns = now + VBP_DOZE_NS;
+    return true;
+}

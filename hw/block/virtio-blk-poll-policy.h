@@ -142,4 +142,26 @@ bool vbp_hybrid_plan(const VBPPace *p, int64_t now, int64_t *wake_ns,
  */
 void vbp_hybrid_missed(VBPPace *p);
 
+/*
+ * A guest that polls a queue for its completions (Linux's
+ * virtio_blk.poll_queues with io_uring IOPOLL) wants no interrupt from it:
+ * after VBP_POLLED_AFTER signals in a row that used_event or NO_INTERRUPT
+ * suppressed, the device takes the queue for a polled one.  Such a guest
+ * is waiting, spinning, for what it submitted: a kick to wake the queue
+ * only adds to its latency.  So an idle polled queue dozes instead of
+ * sleeping: notifications stay off and a timer looks at the ring every
+ * VBP_DOZE_NS, for up to poll-doze-ns after the queue's last work;
+ * only then does it sleep (one kick wakes it).
+ */
+#define VBP_POLLED_AFTER        32
+#define VBP_DOZE_NS             (50 * SCALE_US)
+
+/*
+ * Whether a queue idle at @now, whose last @suppressed signals in a row
+ * were suppressed and whose last work was at @last_work_ns, dozes until
+ * *@wake_ns rather than sleeps; it dozes for at most @max_ns (0: never).
+ */
+bool vbp_doze_plan(unsigned suppressed, int64_t last_work_ns, int64_t now,
+                   int64_t max_ns, int64_t *wake_ns);
+
 #endif

@@ -1,6 +1,6 @@
 /*
- * virtio-blk-poll: the per-queue mechanism (passes, polling and sleeping,
- * publishing and signalling, the ioeventfd lifecycle)
+ * virtio-blk-poll: the per-queue mechanism (passes, polling, sleeping and
+ * dozing, the ioeventfd lifecycle); completions: virtio-blk-poll-signal.c
  *
  * Copyright (c) 2026 The virtio-blk-poll developers
  *
@@ -32,114 +32,22 @@
 #include "system/iothread.h"
 #include "trace.h"
 
-static bool vbp_fdmon_polls_fds(AioContext *ctx)
-{
-    /*
-     * While the poller runs, the event loop never blocks.  File descriptor
-     * monitors that can see ready fds from userspace (io_uring) still
-     * notice them; the others only do so if polling is disabled for the
-     * context, which a handler without io_poll ensures.
-     */
-    return ctx->fdmon_ops->need_wait != aio_poll_disabled;
-}
-
-/* Publish filled used elements with one used index update */
-static void vbp_publish(VirtIOBlockPollQueue *q, int64_t now)
-{
-    if (!q->pending_used) {
-        return;
-    }
-    trace_virtio_blk_poll_flush(q->dev, q->index, q->pending_used);
-    WITH_RCU_READ_LOCK_GUARD() {
-        /* The ring's memory region caches may be replaced at any time */
-        virtqueue_flush(q->vq, q->pending_used);
-    }
-    if (!q->unsignalled) {
-        q->hold_start_ns = now;
-    }
-    q->unsignalled += q->pending_used;
-    q->published += q->pending_used;
-    q->pending_used = 0;
-    q->notify_pending = true;
-    STAT_ADD(q, used_updates, 1);
-}
-
 /*
- * Requests the guest has outstanding: in the device, or completed and
- * published but not signalled.  Requests completed outside the poller
- * (while it was stopped) are not counted as published; attach and each
- * signal resynchronise, and the clamp keeps an error on the safe side
- * (less coalescing).
+ * The queue's host notifier handler has no io_poll: the queue polls by
+ * itself (vbp_poll_bh()) for as long as its own policy says, and the
+ * IOThread's adaptive polling (poll-max-ns, 32 us by default) must not
+ * add its own window after the queue chose to sleep.  On fdmon-poll and
+ * fdmon-epoll a handler without io_poll disables the context's polling,
+ * which the bottom half's loop needs (see vbp_poll_bh()); fdmon-io_uring
+ * would otherwise poll the handler before each of its waits, doubling
+ * the CPU a lone request costs and teaching the queue's poll window that
+ * polling pays when it was the IOThread that caught the request.
+ * x-iothread-poll=on offers it anyway, to measure that.
  */
-static unsigned vbp_outstanding(VirtIOBlockPollQueue *q)
+static bool vbp_offer_io_poll(VirtIOBlockPollQueue *q, AioContext *ctx)
 {
-    return MAX((int64_t)(q->taken - q->published), 0) + q->unsignalled;
-}
-
-/* Signal the guest (virtio_notify() honours used_event/NO_INTERRUPT) */
-static void vbp_signal(VirtIOBlockPollQueue *q, VBPSignalReason reason)
-{
-    VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
-    unsigned outstanding = vbp_outstanding(q);
-
-    if (!q->notify_pending) {
-        return;
-    }
-    trace_virtio_blk_poll_signal(q->dev, q->index, q->unsignalled,
-                                 vbp_signal_reason_names[reason]);
-    if (q->unsignalled > q->stats.max_coalesced) {
-        qatomic_set(&q->stats.max_coalesced, q->unsignalled);
-    }
-    STAT_ADD(q, signal_reason[reason], 1);
-    /* The guest's queue depth: the most it had outstanding lately */
-    vbp_pace_signalled(&q->pace, outstanding);
-    q->notify_pending = false;
-    q->unsignalled = 0;
-    if ((int64_t)(q->taken - q->published) < 0) {
-        q->published = q->taken;
-    }
-    if (virtio_notify(vdev, q->vq)) {
-        STAT_ADD(q, notifies, 1);
-    } else {
-        STAT_ADD(q, notifies_suppressed, 1);
-    }
-}
-
-/* What the shared hold rule says, as a reason to signal */
-static const VBPSignalReason vbp_signal_reasons[] = {
-    [VBP_RELEASE_LONE] = VBP_SIGNAL_LONE,
-    [VBP_RELEASE_COUNT] = VBP_SIGNAL_COUNT,
-    [VBP_RELEASE_DEPTH] = VBP_SIGNAL_DEPTH,
-    [VBP_RELEASE_TIME] = VBP_SIGNAL_TIME,
-    [VBP_RELEASE_IDLE] = VBP_SIGNAL_IDLE,
-};
-
-/*
- * Whether to signal the completions published so far now, and why; -1 to
- * hold them (vbp_hold_decide(): while the guest keeps submitting in
- * parallel, within coalesce-max and coalesce-max-ns, until the guest
- * waits for them or stops submitting).  Only while the queue polls: a
- * queue that stops polling (idle, detached, stopped) signals everything
- * first, and the polling passes check the bounds, so nothing waits for a
- * later request.
- */
-static int vbp_signal_decide(VirtIOBlockPollQueue *q, int64_t now,
-                             bool polling)
-{
-    VirtIOBlockPoll *d = q->dev;
-    VBPHoldLimits lim = {
-        .max_count = d->coalesce_max,
-        .max_ns = d->coalesce_max_ns,
-        .idle_ns = d->coalesce_idle_ns,
-    };
-    VBPHold hold;
-
-    if (!polling || !d->coalesce || d->coalesce_max <= 1) {
-        return VBP_SIGNAL_FORCED;
-    }
-    hold = vbp_hold_decide(&q->pace, &lim, q->unsignalled,
-                           vbp_outstanding(q), q->hold_start_ns, now);
-    return hold == VBP_HOLD ? -1 : vbp_signal_reasons[hold];
+    return q->dev->iothread_poll &&
+           ctx->fdmon_ops->need_wait != aio_poll_disabled;
 }
 
 /* @n requests were taken from the avail ring: learn the guest's pace */
@@ -213,23 +121,6 @@ static bool vbp_submit(VirtIOBlockPollQueue *q)
     return q->uring && vbp_uring_submit(q->uring);
 }
 
-/* Publish, and signal now or hold (polling: the queue keeps polling) */
-static void vbp_flush(VirtIOBlockPollQueue *q, int64_t now, bool polling)
-{
-    int reason;
-
-    vbp_publish(q, now);
-    if (!q->notify_pending) {
-        return;
-    }
-    reason = vbp_signal_decide(q, now, polling);
-    if (reason < 0) {
-        STAT_ADD(q, held, 1);
-        return;
-    }
-    vbp_signal(q, reason);
-}
-
 /* Take up to batch-max requests from the avail ring and start them. */
 static unsigned vbp_process_ring(VirtIOBlockPollQueue *q)
 {
@@ -268,9 +159,10 @@ static void vbp_end_sleep(VirtIOBlockPollQueue *q, int64_t now)
  * The one place a queue's phase changes.  Polling: guest notifications
  * off, passes rescheduled by the caller.  Leaving it: what is queued on
  * the ring is submitted (nothing waits for a later pass,
- * vbp_submit_decide()) and notifications are on again.  A timed sleep
- * (poll-hybrid) is a sleep whose timer the caller arms; leaving it
- * disarms the timer.
+ * vbp_submit_decide()) and notifications are on again, except in a doze,
+ * where the queue's timer looks at the ring instead of a kick.  A timed
+ * sleep (poll-hybrid) or a doze is a sleep whose timer the caller arms;
+ * leaving it disarms the timer.
  */
 static void vbp_set_state(VirtIOBlockPollQueue *q, VBPQueueState state,
                           int64_t now)
@@ -280,7 +172,7 @@ static void vbp_set_state(VirtIOBlockPollQueue *q, VBPQueueState state,
     if (state == old) {
         return;
     }
-    if (old == VBP_QUEUE_TIMED_SLEEP) {
+    if (old == VBP_QUEUE_TIMED_SLEEP || old == VBP_QUEUE_DOZING) {
         timer_del(q->hybrid_timer);
     }
     if (state == VBP_QUEUE_POLLING) {
@@ -296,13 +188,19 @@ static void vbp_set_state(VirtIOBlockPollQueue *q, VBPQueueState state,
     if (old == VBP_QUEUE_POLLING) {
         vbp_submit(q);
         qatomic_set(&q->state, state);
-        virtio_queue_set_notification(q->vq, 1);
+        if (state != VBP_QUEUE_DOZING) {
+            virtio_queue_set_notification(q->vq, 1);
+        }
         STAT_ADD(q, poll_ns, now - q->poll_start_ns);
         qatomic_set(&q->sleep_start_ns, now);
         trace_virtio_blk_poll_sleep(q->dev, q->index, now - q->poll_start_ns);
         return;
     }
     qatomic_set(&q->state, state);
+    if (old == VBP_QUEUE_DOZING) {
+        /* From a doze to a sleep: the guest must kick from now on */
+        virtio_queue_set_notification(q->vq, 1);
+    }
 }
 
 static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now);
@@ -327,6 +225,7 @@ static void vbp_resync(VirtIOBlockPollQueue *q)
     q->hybrid_end_ns = 0;
     q->published = q->taken;
     q->unsignalled = 0;
+    q->suppressed = 0;
     if (!vbp_polling(q) && !qatomic_read(&q->sleep_start_ns)) {
         qatomic_set(&q->sleep_start_ns,
                     qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
@@ -441,6 +340,7 @@ static bool vbp_hybrid_sleep(VirtIOBlockPollQueue *q, int64_t now)
 
     if (!d->poll_hybrid || !d->poll_adaptive || d->busy_poll ||
         q->hybrid_end_ns || !q->hybrid_timer ||
+        q->suppressed >= VBP_POLLED_AFTER ||
         !vbp_hybrid_plan(&q->pace, now, &wake, &end)) {
         return false;
     }
@@ -459,20 +359,57 @@ static bool vbp_hybrid_sleep(VirtIOBlockPollQueue *q, int64_t now)
     return true;
 }
 
-/* poll-hybrid: the guest's next request is due */
+/*
+ * A queue whose guest polls it (vbp_doze_plan()), idle after its poll
+ * window: look at the ring again on a timer, notifications still off, so
+ * that the guest, spinning on its completions, never needs to kick.
+ * Returns true if the queue dozes.
+ */
+static bool vbp_doze(VirtIOBlockPollQueue *q, int64_t now)
+{
+    int64_t wake;
+
+    if (!q->dev->poll_adaptive || !q->hybrid_timer ||
+        !vbp_doze_plan(q->suppressed, q->last_work_ns, now,
+                       q->dev->poll_doze_ns, &wake)) {
+        return false;
+    }
+    vbp_set_state(q, VBP_QUEUE_DOZING, now);
+    timer_mod_ns(q->hybrid_timer, wake);
+    trace_virtio_blk_poll_doze(q->dev, q->index, wake - now);
+    return true;
+}
+
+/* poll-hybrid: the guest's next request is due; or a doze ends */
 static void vbp_hybrid_timer(void *opaque)
 {
     VirtIOBlockPollQueue *q = opaque;
-    int64_t now;
+    int64_t now, last_work;
+    bool doze;
 
-    if (vbp_polling(q) || !vbp_may_serve(q)) {
+    if (vbp_polling(q)) {
         return;
     }
     now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    doze = q->state == VBP_QUEUE_DOZING;
+    if (!vbp_may_serve(q)) {
+        /* Not served now: whoever serves it next needs the kicks */
+        if (doze) {
+            vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
+        }
+        return;
+    }
+    last_work = q->last_work_ns;
     vbp_set_state(q, VBP_QUEUE_POLLING, now);
-    q->hybrid_end_ns = MAX(q->timed_end_ns, now + 1);
-    trace_virtio_blk_poll_hybrid_wake(q->dev, q->index, "timer");
-    STAT_ADD(q, timed_wakeups, 1);
+    if (doze) {
+        /* One look: the doze ends poll-doze-ns after the last work */
+        q->last_work_ns = last_work;
+        STAT_ADD(q, dozes, 1);
+    } else {
+        q->hybrid_end_ns = MAX(q->timed_end_ns, now + 1);
+        trace_virtio_blk_poll_hybrid_wake(q->dev, q->index, "timer");
+        STAT_ADD(q, timed_wakeups, 1);
+    }
     vbp_pass(q);
 }
 
@@ -527,7 +464,11 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
         return;
     }
 
-    /* Idle: sleep, but not before the guest can see that it must kick */
+    /* Idle: doze if the guest polls the queue */
+    if (vbp_doze(q, now)) {
+        return;
+    }
+    /* Else sleep, but not before the guest can see that it must kick */
     vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
     if (!virtio_queue_empty(q->vq)) {
         vbp_set_state(q, VBP_QUEUE_POLLING, now);
@@ -569,7 +510,7 @@ static bool vbp_block_layer_busy(VirtIOBlockPollQueue *q)
  * the system call with which the event loop looks at its file
  * descriptors before each bottom half (fdmon-poll and fdmon-epoll cannot
  * see ready descriptors otherwise; polling is disabled for the context,
- * see vbp_fdmon_polls_fds()).  The loop returns to the event loop at once
+ * see vbp_offer_io_poll()).  The loop returns to the event loop at once
  * when something notifies the context (a bottom half scheduled, a
  * coroutine woken, from any thread: ctx->notified) and after every pass
  * while requests of the queue are in the block layer, so that only file
@@ -615,10 +556,13 @@ static void vbp_wake(VirtIOBlockPollQueue *q)
         int64_t slept = qatomic_read(&q->sleep_start_ns);
         bool timed = q->state == VBP_QUEUE_TIMED_SLEEP;
 
-        /* A sleep that poll-hybrid chose says nothing of the window */
+        /*
+         * A sleep that poll-hybrid chose says nothing of the window, nor
+         * does a doze (a kick the guest armed before it polled)
+         */
         if (timed) {
             trace_virtio_blk_poll_hybrid_wake(q->dev, q->index, "kick");
-        } else if (slept) {
+        } else if (slept && q->state != VBP_QUEUE_DOZING) {
             vbp_adapt_window(q, now - slept);
         }
         q->woke_early = timed;
@@ -661,7 +605,7 @@ static void vbp_set_handlers(VirtIOBlockPollQueue *q, AioContext *ctx,
                              bool enable)
 {
     int fd = event_notifier_get_fd(virtio_queue_get_host_notifier(q->vq));
-    bool with_poll = enable && vbp_fdmon_polls_fds(ctx);
+    bool with_poll = enable && vbp_offer_io_poll(q, ctx);
 
     aio_set_fd_handler(ctx, fd, enable ? vbp_kick_read : NULL, NULL,
                        with_poll ? vbp_io_poll : NULL,
@@ -816,32 +760,6 @@ void vbp_stop_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
     }
 }
 
-/* Context: the thread that completes the request */
-void vbp_push_request(VirtIOBlockReq *req)
-{
-    VirtIOBlockPoll *d = VIRTIO_BLK_POLL(req->dev);
-    VirtIOBlockPollQueue *q = &d->queues[virtio_get_queue_index(req->vq)];
-    VirtIODevice *vdev = VIRTIO_DEVICE(d);
-
-    if (!qatomic_read(&q->active) || qemu_get_current_aio_context() != q->ctx) {
-        /* Not served by the poller: publish and notify as virtio-blk does */
-        virtqueue_push(req->vq, &req->elem, req->in_len);
-        STAT_ADD(q, completions, 1);
-        virtio_notify(vdev, req->vq);
-        return;
-    }
-
-    WITH_RCU_READ_LOCK_GUARD() {
-        virtqueue_fill(req->vq, &req->elem, req->in_len, q->pending_used++);
-    }
-    STAT_ADD(q, completions, 1);
-    if (!q->in_pass) {
-        /* Completions of one event loop iteration are published together */
-        q->progress = true;
-        qemu_bh_schedule(q->poll_bh);
-    }
-}
-
 /* What a queue does now, for the stats */
 const char *vbp_queue_state(VirtIOBlockPollQueue *q)
 {
@@ -851,6 +769,12 @@ const char *vbp_queue_state(VirtIOBlockPollQueue *q)
     if (vbp_polling(q)) {
         return "polling";
     }
-    return qatomic_read(&q->state) == VBP_QUEUE_TIMED_SLEEP ? "timed-sleep" :
-           "sleeping";
+    switch (qatomic_read(&q->state)) {
+    case VBP_QUEUE_TIMED_SLEEP:
+        return "timed-sleep";
+    case VBP_QUEUE_DOZING:
+        return "dozing";
+    default:
+        return "sleeping";
+    }
 }

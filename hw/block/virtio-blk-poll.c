@@ -347,6 +347,12 @@ static void vbp_realize(DeviceState *dev, Error **errp)
                    d->poll_idle_ns, (uint64_t)VIRTIO_BLK_POLL_MAX_IDLE_NS);
         return;
     }
+    if (d->poll_doze_ns > VIRTIO_BLK_POLL_MAX_DOZE_NS) {
+        error_setg(errp, "invalid poll-doze-ns property (%" PRIu64 "), must "
+                   "be at most %" PRIu64, d->poll_doze_ns,
+                   (uint64_t)VIRTIO_BLK_POLL_MAX_DOZE_NS);
+        return;
+    }
 
     if (!vbp_check_count("uring-batch", d->uring_batch, errp)) {
         return;
@@ -490,6 +496,8 @@ static const Property vbp_properties[] = {
     DEFINE_PROP_BOOL("busy-poll", VirtIOBlockPoll, busy_poll, false),
     DEFINE_PROP_BOOL("poll-adaptive", VirtIOBlockPoll, poll_adaptive, true),
     DEFINE_PROP_BOOL("poll-hybrid", VirtIOBlockPoll, poll_hybrid, true),
+    DEFINE_PROP_UINT64("poll-doze-ns", VirtIOBlockPoll, poll_doze_ns,
+                       VIRTIO_BLK_POLL_DEFAULT_DOZE_NS),
     DEFINE_PROP_UINT32("batch-max", VirtIOBlockPoll, batch_max,
                        VIRTIO_BLK_POLL_DEFAULT_BATCH),
     DEFINE_PROP_STRING("poll-cpus", VirtIOBlockPoll, poll_cpus),
@@ -509,6 +517,12 @@ static const Property vbp_properties[] = {
     /* Testing only: a drained section begins and ends while queues stop */
     DEFINE_PROP_BOOL("x-drain-during-stop", VirtIOBlockPoll,
                      drain_during_stop, false),
+    /*
+     * Measuring only: offer the queues to the IOThread's own adaptive
+     * polling as well (what 10.2's fdmon-io_uring did to QD1)
+     */
+    DEFINE_PROP_BOOL("x-iothread-poll", VirtIOBlockPoll, iothread_poll,
+                     false),
 };
 
 static void vbp_class_init(ObjectClass *klass, const void *data)
@@ -548,6 +562,12 @@ static void vbp_class_init(ObjectClass *klass, const void *data)
         "With poll-adaptive, when the guest waits for each request before "
         "the next, sleep until a quarter of its usual gap is left and "
         "poll only from then (off: poll through the whole gap)");
+    object_class_property_set_description(klass, "poll-doze-ns",
+        "With poll-adaptive, a queue whose guest polls it for completions "
+        "(it suppresses their interrupts) keeps notifications off when "
+        "idle and looks at its ring every 50 us for this long in ns after "
+        "its last request, so the guest never kicks (0-60000000000; 0: "
+        "sleep and take a kick, as for any guest)");
     object_class_property_set_description(klass, "uring-batch",
         "Most requests a polling queue holds to start them with one "
         "io_uring submission while its guest keeps submitting (1-1024; "

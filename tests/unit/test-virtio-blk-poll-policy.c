@@ -349,6 +349,34 @@ static void test_hybrid(void)
     g_assert_cmpint(p.lone_gap_ns, ==, 450 * US - 450 * US / 8);
 }
 
+/*
+ * A polled queue dozes (no kick needed) from its VBP_POLLED_AFTER-th
+ * suppressed signal in a row until poll-doze-ns after its last work
+ */
+static void test_doze(void)
+{
+    const int64_t max = 10 * MS;
+    int64_t wake = 0;
+
+    g_assert_false(vbp_doze_plan(VBP_POLLED_AFTER - 1, T0, T0, max, &wake));
+    g_assert_cmpint(wake, ==, 0);
+    g_assert_true(vbp_doze_plan(VBP_POLLED_AFTER, T0, T0, max, &wake));
+    g_assert_cmpint(wake, ==, T0 + VBP_DOZE_NS);
+    g_assert_true(vbp_doze_plan(VBP_POLLED_AFTER, T0, T0 + max - 1, max,
+                                &wake));
+    g_assert_cmpint(wake, ==, T0 + max - 1 + VBP_DOZE_NS);
+    g_assert_false(vbp_doze_plan(VBP_POLLED_AFTER, T0, T0 + max, max,
+                                 &wake));
+    /* poll-doze-ns=0: never */
+    g_assert_false(vbp_doze_plan(VBP_POLLED_AFTER, T0, T0, 0, &wake));
+    /* The clock went back: dozing, from now */
+    g_assert_true(vbp_doze_plan(UINT_MAX, T0, T0 - 5 * MS, max, &wake));
+    g_assert_cmpint(wake, ==, T0 - 5 * MS + VBP_DOZE_NS);
+    /* No overflow at the end of time */
+    g_assert_false(vbp_doze_plan(VBP_POLLED_AFTER, 0, INT64_MAX, max,
+                                 &wake));
+}
+
 /* Misses cannot grow the lone gap past a pause, nor overflow it */
 static void test_hybrid_overflow(void)
 {
@@ -407,5 +435,6 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-blk-poll-policy/hybrid/overflow",
                     test_hybrid_overflow);
     g_test_add_func("/virtio-blk-poll-policy/qd1-guest", test_qd1_guest);
+    g_test_add_func("/virtio-blk-poll-policy/doze", test_doze);
     return g_test_run();
 }

@@ -19,6 +19,9 @@ OBJECT_DECLARE_TYPE(VirtIOBlockPoll, VirtIOBlockPollClass, VIRTIO_BLK_POLL)
 #define VIRTIO_BLK_POLL_DEFAULT_IDLE_NS (200 * SCALE_US)
 /* Upper bound of poll-idle-ns; busy-poll=on polls for ever */
 #define VIRTIO_BLK_POLL_MAX_IDLE_NS     NANOSECONDS_PER_SECOND
+/* Default and bound of poll-doze-ns (a guest that polls: no kicks) */
+#define VIRTIO_BLK_POLL_DEFAULT_DOZE_NS (10 * SCALE_MS)
+#define VIRTIO_BLK_POLL_MAX_DOZE_NS     (60 * NANOSECONDS_PER_SECOND)
 /* Default for the batch-max property */
 #define VIRTIO_BLK_POLL_DEFAULT_BATCH   64
 /* Defaults and bounds of the coalesce-max and coalesce-max-ns properties */
@@ -86,6 +89,7 @@ struct VirtIOBlockPoll {
     bool busy_poll;             /* never sleep */
     bool poll_adaptive;         /* window from the guest's pace */
     bool poll_hybrid;           /* lone requests: sleep until one is due */
+    uint64_t poll_doze_ns;      /* guest polls: look on a timer this long */
     uint32_t batch_max;         /* requests taken from the ring per pass */
     char *poll_cpus;            /* host CPUs for the serving IOThreads */
     bool fast_path;             /* io_uring path for raw images allowed */
@@ -97,6 +101,7 @@ struct VirtIOBlockPoll {
     uint64_t coalesce_max_ns;   /* longest a completion is held */
     uint64_t coalesce_idle_ns;  /* fixed idle window, 0: adaptive */
     bool drain_during_stop;     /* testing: x-drain-during-stop */
+    bool iothread_poll;         /* measuring: x-iothread-poll */
 
     /* The raw fast path, see VBPFastPath */
     VBPFastPath fast;

@@ -256,6 +256,114 @@ static void test_idle_sleep(void)
     vbp_shutdown(t);
 }
 
+/* Queue 0's state, as the stats show it; the caller frees */
+static char *vbp_state(VbpTest *t)
+{
+    QDict *st = vbp_stats(t->qts, "vbp0", 0);
+    char *state = g_strdup(qdict_get_str(st, "state"));
+
+    qobject_unref(st);
+    return state;
+}
+
+/*
+ * A guest that polls a queue for its completions suppresses their
+ * interrupts (Linux's poll queues: VRING_AVAIL_F_NO_INTERRUPT, or a
+ * used_event it never moves).  Such a queue, idle after its poll window,
+ * dozes: notifications stay off and a timer looks at the ring, so the
+ * guest, whose driver kicks only when the device asks, never kicks.
+ * @doze_ns: poll-doze-ns; after that long without a request the queue
+ * sleeps and the next request kicks, as for any guest.
+ */
+static void vbp_polled_guest(uint64_t doze_ns)
+{
+    g_autofree char *opts = g_strdup_printf("\"poll-doze-ns\": %" PRIu64,
+                                            doze_ns);
+    VbpTest *t = vbp_boot(opts, 1, 1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+    g_autofree char *state = NULL;
+    uint64_t kicks;
+    int i;
+
+    qtest_writew(t->qts, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
+    /* 40 completions, none signalled: the guest polls */
+    for (i = 0; i < 20; i++) {
+        vbp_write_read(t, vq, i * 8, i, true);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 0);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "notifies-suppressed"), >=, 32);
+
+    if (doze_ns) {
+        /* Idle: it dozes, for longer than this test runs */
+        for (i = 0; i < TIMEOUT_US / 1000; i++) {
+            g_free(state);
+            state = vbp_state(t);
+            if (!strcmp(state, "dozing")) {
+                break;
+            }
+            g_usleep(1000);
+        }
+        g_assert_cmpint(i, <, TIMEOUT_US / 1000);
+        g_assert_cmpint(vbp_used_flags(t, vq) & VRING_USED_F_NO_NOTIFY, ==,
+                        VRING_USED_F_NO_NOTIFY);
+        kicks = vbp_stat(t->qts, 0, "kicks");
+        /* Requests now and then, each after the window: never a kick */
+        for (i = 0; i < 8; i++) {
+            g_usleep(2000);
+            vbp_write_read(t, vq, i * 8, 0x40 + i, true);
+        }
+        g_assert_cmpint(vbp_stat(t->qts, 0, "kicks"), ==, kicks);
+        g_assert_cmpint(vbp_stat(t->qts, 0, "dozes"), >=, 8);
+    } else {
+        /* poll-doze-ns=0: it sleeps, and the next request kicks */
+        g_usleep(200 * 1000);
+        state = vbp_state(t);
+        g_assert_cmpstr(state, ==, "sleeping");
+        g_assert_cmpint(vbp_used_flags(t, vq) & VRING_USED_F_NO_NOTIFY, ==, 0);
+        kicks = vbp_stat(t->qts, 0, "kicks");
+        vbp_write_read(t, vq, 0, 0x77, true);
+        /* the device asked for it (the window decides about the read) */
+    g_assert_cmpint(vbp_stat(t->qts, 0, "kicks"), >, kicks);
+        g_assert_cmpint(vbp_stat(t->qts, 0, "dozes"), ==, 0);
+    }
+    vbp_shutdown(t);
+}
+
+static void test_polled_guest(void)
+{
+    vbp_polled_guest(60000000000ull);
+}
+
+/* A doze ends: with poll-doze-ns=1 ms, 200 ms later the queue sleeps */
+static void test_polled_guest_sleeps(void)
+{
+    VbpTest *t = vbp_boot("\"poll-doze-ns\": 1000000", 1,
+                          1ull << VIRTIO_RING_F_EVENT_IDX);
+    QVirtQueue *vq = t->vq[0];
+    g_autofree char *state = NULL;
+    uint64_t kicks;
+
+    qtest_writew(t->qts, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
+    for (int i = 0; i < 20; i++) {
+        vbp_write_read(t, vq, i * 8, i, true);
+    }
+    g_usleep(200 * 1000);
+    state = vbp_state(t);
+    g_assert_cmpstr(state, ==, "sleeping");
+    g_assert_cmpint(vbp_stat(t->qts, 0, "dozes"), >=, 1);
+    g_assert_cmpint(vbp_used_flags(t, vq) & VRING_USED_F_NO_NOTIFY, ==, 0);
+    kicks = vbp_stat(t->qts, 0, "kicks");
+    vbp_write_read(t, vq, 0, 0x78, true);
+    /* the device asked for it (the poll window decides about the read) */
+    g_assert_cmpint(vbp_stat(t->qts, 0, "kicks"), >, kicks);
+    vbp_shutdown(t);
+}
+
+static void test_polled_guest_no_doze(void)
+{
+    vbp_polled_guest(0);
+}
+
 /* stop while polling: nothing is served; cont: everything is */
 static void test_stop_cont(void)
 {
@@ -680,6 +788,11 @@ void vbp_register_polling_tests(void)
                    test_poll_without_kick);
     qtest_add_func("/virtio-blk-poll/poll-event-idx", test_poll_event_idx);
     qtest_add_func("/virtio-blk-poll/idle-sleep", test_idle_sleep);
+    qtest_add_func("/virtio-blk-poll/polled-guest/doze", test_polled_guest);
+    qtest_add_func("/virtio-blk-poll/polled-guest/doze-ends",
+                   test_polled_guest_sleeps);
+    qtest_add_func("/virtio-blk-poll/polled-guest/no-doze",
+                   test_polled_guest_no_doze);
     qtest_add_func("/virtio-blk-poll/poll-adaptive", test_poll_adaptive);
     qtest_add_func("/virtio-blk-poll/poll-hybrid", test_poll_hybrid);
     qtest_add_func("/virtio-blk-poll/stop-cont", test_stop_cont);
