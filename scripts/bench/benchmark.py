@@ -73,15 +73,38 @@ def loadavg():
         return f.read().split()[:3]
 
 
-def pinning(args):
+def shapes(args):
+    """The guest shapes of the run: [{name, queues, smp, iothreads,
+    num_queues}].  Without --queues one, named "" (--smp, --iothreads,
+    --num-queues as given); with it one per entry Q, named "qQ": Q queues
+    on Q IOThreads (queue i on iot i) and max(--smp, Q) vCPUs, as Linux's
+    virtio_blk uses min(num-queues, CPUs) queues."""
+    if not args.queues:
+        return [{"name": "", "queues": None, "smp": args.smp,
+                 "iothreads": args.iothreads,
+                 "num_queues": args.num_queues}]
+    return [{"name": "q%d" % q, "queues": q, "smp": max(args.smp, q),
+             "iothreads": q, "num_queues": q} for q in args.queues]
+
+
+def group_name(backend, shape):
+    """What the report groups by: the backend, and the shape with
+    --queues ("null q2")."""
+    return "%s %s" % (backend, shape["name"]) if shape["name"] else backend
+
+
+def pinning(args, smp=None, niot=None):
     """(run-guest.py's vCPU, IOThread and main thread CPU lists or None,
-    in words).  auto: with too few CPUs for one each, the IOThreads and
+    in words) for @smp vCPUs and @niot IOThreads (default --smp and
+    --iothreads).  auto: with too few CPUs for one each, the IOThreads and
     the main thread (which does little here) share a part, the vCPUs the
     rest (docs/benchmark.md, "Pinning on 2 host CPUs")."""
     def cpu_list(cpus, sep=","):
         return sep.join(str(c) for c in cpus)
     cpus = sorted(os.sched_getaffinity(0))
-    n, smp, niot = len(cpus), args.smp, args.iothreads
+    smp = args.smp if smp is None else smp
+    niot = args.iothreads if niot is None else niot
+    n = len(cpus)
     if args.pin == "none" or (args.pin == "auto" and n < 2):
         return None, "no pinning"
     if args.pin != "auto":
@@ -203,9 +226,12 @@ class LoadSampler(threading.Thread):
                 "others_max_cpus": round(max(other), 2)} if s else None
 
 
-def write_jobs(args, jobs_dir):
+def write_jobs(args, jobs_dir, queues=None):
     """The fio job files (D's own, with hipri, in jobs/D/): {config: its
-    --job arguments of run-guest.py}."""
+    --job arguments of run-guest.py}.  With @queues (a --queues shape)
+    each workload runs as @queues fio jobs of its own iodepth, job i on
+    vCPU i (so on queue i), reported as one (group_reporting: IOPS, I/O
+    count and latency percentiles of all jobs together)."""
     def write(d, name, opts):
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, name + ".fio"), "w") as f:
@@ -220,6 +246,10 @@ def write_jobs(args, jobs_dir):
                     "runtime": args.runtime}
             opts.update(o.split("=") for o in
                         (WORKLOADS[w][0] + " " + extra).split())
+            if queues:
+                opts.update({"numjobs": queues, "group_reporting": 1,
+                             "cpus_allowed": "0-%d" % (queues - 1),
+                             "cpus_allowed_policy": "split"})
             job_args[c] += write(os.path.join(jobs_dir, c) if extra
                                  else jobs_dir, w, opts)
         if args.idle > 0:
@@ -266,18 +296,25 @@ def boot(cmd, out, raw, where, attempt, sampler):
 
 def run_benchmark(args, out):
     os.makedirs(os.path.join(out, "raw"), exist_ok=True)
-    job_args = write_jobs(args, os.path.join(out, "jobs"))
-    pin, pin_words = pinning(args)
-    common = [PYTHON, RUN_GUEST, "--iothreads", str(args.iothreads),
-              "--num-queues", str(args.num_queues), "--mapping", "vq",
-              "--smp", str(args.smp), "--mem", args.mem,
-              "--job-timeout", str(max(args.runtime, args.idle) + 60)]
-    common += ["--syscalls"] if args.syscalls else []
-    for opt, val in zip(("--pin-vcpus", "--pin-iothreads", "--pin-main"),
-                        pin or ()):
-        common += [opt, val] if val else []
-    for extra in args.run_guest_arg:
-        common += shlex.split(extra)
+    shape_list = shapes(args)
+    # per shape name: run-guest.py's arguments, jobs, pinning
+    common, job_args, pin, pin_words = {}, {}, {}, {}
+    for s in shape_list:
+        n = s["name"]
+        job_args[n] = write_jobs(args, os.path.join(out, "jobs", n),
+                                 s["queues"])
+        pin[n], pin_words[n] = pinning(args, s["smp"], s["iothreads"])
+        common[n] = [
+            PYTHON, RUN_GUEST, "--iothreads", str(s["iothreads"]),
+            "--num-queues", str(s["num_queues"]), "--mapping", "vq",
+            "--smp", str(s["smp"]), "--mem", args.mem,
+            "--job-timeout", str(max(args.runtime, args.idle) + 60)]
+        common[n] += ["--syscalls"] if args.syscalls else []
+        for opt, val in zip(("--pin-vcpus", "--pin-iothreads",
+                             "--pin-main"), pin[n] or ()):
+            common[n] += [opt, val] if val else []
+        for extra in args.run_guest_arg:
+            common[n] += shlex.split(extra)
     images = {b: os.path.join("/dev/shm" if b == "shm" else args.disk_dir,
                               "vbp-bench-%d-%s.img" % (os.getpid(), b))
               for b in args.backends if b != "null"}
@@ -285,8 +322,10 @@ def run_benchmark(args, out):
                     if b in images else ["--backend", "null", "--disk-size",
                                          str(args.disk_size)]
                     for b in args.backends}
-    plan = [(r, b, c) for r in range(1, args.rounds + 1)
-            for b in args.backends for c in args.configs]
+    # one round boots every config of a shape one after the other
+    plan = [(r, b, s, c) for r in range(1, args.rounds + 1)
+            for b in args.backends for s in shape_list
+            for c in args.configs]
     sampler, runs, done_s = LoadSampler(), [], []
 
     # runs.json after each boot too, so that --report works on a cut run
@@ -299,37 +338,55 @@ def run_benchmark(args, out):
             make_image(path, args.disk_size)
         meta = {"command": shlex.join(sys.argv),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "machine": machine_info(), "pinning": pin_words,
-                "pin_args": pin, "options": {
+                "machine": machine_info(), "options": {
                     k: v for k, v in vars(args).items() if k != "report"},
                 "configs": CONFIGS, "workloads": {
                     w: {"fio": WORKLOADS[w][0].replace(" ", "\n") + "\n",
                         "lat_dir": WORKLOADS[w][1], "what": WORKLOADS[w][2]}
                     for w in args.workloads},
-                "common_args": common[2:], "backend_args": backend_args,
-                "loadavg_start": loadavg()}
-        log("%d boots (%d rounds x %d backends x %d configs), %d workloads "
+                "backend_args": backend_args, "loadavg_start": loadavg()}
+        if args.queues:
+            # the report groups by "backend qQ" (report.groups())
+            meta.update(
+                pinning="; ".join("%s: %s" % (s["name"], pin_words[
+                    s["name"]]) for s in shape_list),
+                pin_args=dict(pin),
+                common_args={n: c[2:] for n, c in common.items()},
+                shapes=shape_list, groups=[
+                    {"name": group_name(b, s), "backend": b,
+                     "queues": s["queues"]}
+                    for b in args.backends for s in shape_list])
+        else:
+            meta.update(pinning=pin_words[""], pin_args=pin[""],
+                        common_args=common[""][2:])
+        log("%d boots (%d rounds x %d backends x %s%d configs), %d workloads "
             "of %ds + %ds idle per boot; pinning: %s" % (
                 len(plan), args.rounds, len(args.backends),
-                len(args.configs), len(args.workloads), args.runtime,
-                args.idle, pin_words))
+                "%d queue shapes x " % len(shape_list) if args.queues
+                else "", len(args.configs), len(args.workloads),
+                args.runtime, args.idle, meta["pinning"]))
         log("results in %s" % out)
         sampler.start()
         t_start = time.monotonic()
         est_boot = 12 + len(args.workloads) * (args.runtime + 3) + \
             (args.idle + 3 if args.idle else 0)
-        for n, (r, b, c) in enumerate(plan, 1):
+        for n, (r, b, s, c) in enumerate(plan, 1):
             per = statistics.mean(done_s) if done_s else est_boot
+            g = group_name(b, s)
             log("[%d/%d] round %d/%d, backend %s, config %s (%s); elapsed "
-                "%s, ETA %s" % (n, len(plan), r, args.rounds, b, c,
+                "%s, ETA %s" % (n, len(plan), r, args.rounds, g, c,
                                 CONFIGS[c]["label"],
                                 report.fmt_s(time.monotonic() - t_start),
                                 report.fmt_s(per * (len(plan) - n + 1))))
-            raw = os.path.join(out, "raw", "r%d-%s-%s" % (r, b, c))
-            cmd = common + CONFIGS[c]["args"] + backend_args[b] + job_args[c]
+            raw = os.path.join(out, "raw", "r%d-%s-%s" % (
+                r, g.replace(" ", "-"), c))
+            cmd = common[s["name"]] + CONFIGS[c]["args"] + \
+                backend_args[b] + job_args[s["name"]][c]
+            where = {"round": r, "backend": g, "config": c}
+            if s["queues"]:
+                where.update(storage=b, queues=s["queues"])
             for attempt in range(1, max(args.retries, 0) + 2):
-                e = boot(cmd, out, raw, {"round": r, "backend": b,
-                                         "config": c}, attempt, sampler)
+                e = boot(cmd, out, raw, where, attempt, sampler)
                 runs.append(e)
                 if e["ok"] or attempt > args.retries:
                     break
@@ -375,12 +432,16 @@ def parse_args(argv=None):
           "%s (%s)" % (w, v[2]) for w, v in WORKLOADS.items()))
     a("--configs", default="A,B,C,D",
       help="which of A,B,C,D (default all; ratios need A), and E with "
-      "--alt-qemu")
+      "--alt-qemu or --alt-device-prop")
     a("--alt-qemu", metavar="PATH", help="config E: config --alt-config "
       "(default A), but on this QEMU binary (another build of the series: "
       "what a patch costs, or a before/after of a change, in one run)")
     a("--alt-config", default="A", help="the configuration E repeats on "
-      "--alt-qemu (A, B, C or D; default A)")
+      "--alt-qemu or with --alt-device-prop (A, B, C or D; default A)")
+    a("--alt-device-prop", metavar="K=V,...", action="append", default=[],
+      help="config E: config --alt-config with these -device properties "
+      "added (repeatable; on --alt-qemu if given, else on the same build): "
+      "what a setting changes, in one run")
     a("--alt-label", help="config E's label (default: that of "
       "--alt-config, on the other build)")
     a("--disk-size", type=fio.parse_size, default="1G",
@@ -389,6 +450,11 @@ def parse_args(argv=None):
     a("--mem", default="1G")
     a("--iothreads", type=int, default=2)
     a("--num-queues", type=int, default=2)
+    a("--queues", metavar="L", help="multi-queue shapes, comma-separated "
+      "(e.g. 1,2,4): every config runs with each Q: num-queues=Q on Q "
+      "IOThreads (queue i on iot i), max(--smp, Q) vCPUs, fio numjobs=Q "
+      "at the workload's iodepth each; replaces --num-queues and "
+      "--iothreads; reported per 'backend qQ' and in a scaling table")
     a("--pin", default="auto", help="auto (default: vCPUs and IOThreads "
       "apart), none, or 'vcpus=L;iothreads=L;main=L' (run-guest.py lists)")
     a("--no-syscalls", dest="syscalls", action="store_false",
@@ -416,15 +482,32 @@ def parse_args(argv=None):
         args.backends.append("disk")
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.configs = [c for c in args.configs.upper().split(",") if c]
-    if args.alt_qemu:
+    if args.queues is not None:
+        try:
+            args.queues = [int(q) for q in args.queues.split(",") if q]
+        except ValueError:
+            ap.error("--queues: comma-separated numbers, e.g. 1,2,4")
+        if not args.queues or min(args.queues) < 1 or \
+                len(set(args.queues)) != len(args.queues):
+            ap.error("--queues: distinct numbers >= 1, e.g. 1,2,4")
+    if args.alt_qemu or args.alt_device_prop:
         base = CONFIGS.get(args.alt_config.upper())
         if not base or args.alt_config.upper() == "E":
             ap.error("unknown --alt-config %r" % args.alt_config)
+        extra, what = [], []
+        if args.alt_qemu:
+            extra += ["--qemu", os.path.abspath(args.alt_qemu)]
+            what.append("QEMU %s" % args.alt_qemu)
+        for p in args.alt_device_prop:
+            extra += ["--device-prop", p]
+            what.append(p)
         CONFIGS["E"] = dict(base)
         CONFIGS["E"].update({
-            "label": args.alt_label or base["label"] + ", other build",
-            "long": "%s, QEMU %s" % (base["long"], args.alt_qemu),
-            "args": base["args"] + ["--qemu", os.path.abspath(args.alt_qemu)]})
+            "label": args.alt_label or "%s, %s" % (
+                base["label"], "other build" if args.alt_qemu
+                else ", ".join(args.alt_device_prop)),
+            "long": "%s, %s" % (base["long"], ", ".join(what)),
+            "args": base["args"] + extra})
     for what, given, known in (
             ("backend", args.backends, ("null", "shm", "disk")),
             ("workload", args.workloads, WORKLOADS),
@@ -478,7 +561,7 @@ def main():
     if len(runs) > len(ok):
         log("%d boot(s) failed (see Checks)" % (len(runs) - len(ok)))
     o = meta["options"]
-    return 0 if len(ok) == o["rounds"] * len(o["backends"]) * len(
+    return 0 if len(ok) == o["rounds"] * len(report.groups(meta)) * len(
         o["configs"]) else 1
 
 

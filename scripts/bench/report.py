@@ -1,6 +1,8 @@
 """benchmark.py's results: the metrics of each boot's raw document,
-results.json (spread over the rounds, ratios to A, checks), results.md and
-the plots (iops.png, latency.png, notifications.png, cpu.png)."""
+results.json (spread over the rounds, ratios to A, checks, and with
+--queues the scaling over the queue shapes), results.md and the plots
+(iops.png, latency.png, notifications.png, cpu.png, queues.png)."""
+import functools
 import json
 import os
 import statistics
@@ -92,6 +94,16 @@ def job_metrics(job, lat_dir):
     return m
 
 
+def groups(meta):
+    """What the results are grouped by: [(name, backend, queues)] in
+    order.  Without --queues the backends ("null", queues None); with it
+    one per backend and shape ("null q2", "null", 2)."""
+    if meta.get("groups"):
+        return [(g["name"], g["backend"], g["queues"])
+                for g in meta["groups"]]
+    return [(b, b, None) for b in meta["options"]["backends"]]
+
+
 def series(values):
     """The values of every round and their median/min/max."""
     v = [x for x in values if x is not None]
@@ -127,7 +139,7 @@ def aggregate(out, meta, runs):
         return {met: {c: series(values(b, c, w, met)) for c in o["configs"]}
                 for met in mets}
     res = {}
-    for b in o["backends"]:
+    for b, _, _ in groups(meta):
         res[b] = {w: by_metric(b, w, METRICS) for w in o["workloads"]}
         for w in o["workloads"]:
             for met, cell in res[b][w].items():
@@ -146,9 +158,40 @@ def aggregate(out, meta, runs):
     doc = {"meta": meta, "runs": runs, "results": res,
            "per_run": {"%s/%s/r%d" % k: v for k, v in sorted(per.items())},
            "checks": checks(runs, per)}
+    sc = scaling(meta, res)
+    if sc:
+        doc["scaling"] = sc
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(doc, f, indent=1)
     return doc
+
+
+def scaling(meta, res):
+    """With --queues: {backend: {workload: {config: {"qQ": {"iops",
+    "ratio_to_A", "ratio_to_qM"}}}}}, the IOPS series of each shape, its
+    ratio to A (same shape, per round) and to the config's own IOPS with
+    the fewest queues M (per round); None without --queues."""
+    o, shp = meta["options"], [g for g in groups(meta) if g[2]]
+    out = {}
+    for b in dict.fromkeys(g[1] for g in shp):
+        qs = sorted((q, name) for name, bk, q in shp if bk == b)
+        q0, base = qs[0]
+        out[b] = {}
+        for w in o["workloads"]:
+            out[b][w] = {}
+            for c in o["configs"]:
+                ref = res[base][w]["iops"][c]["values"]
+                out[b][w][c] = d = {}
+                for q, name in qs:
+                    cell = res[name][w]["iops"][c]
+                    d["q%d" % q] = {
+                        "iops": series(cell["values"]),
+                        "ratio_to_A": cell.get("ratio_to_A"),
+                        "ratio_to_q%d" % q0: series([
+                            round(x / y, 4) if y and x is not None
+                            else None for y, x in zip(ref, cell["values"])
+                        ])}
+    return out or None
 
 
 def checks(runs, per):
@@ -240,15 +283,24 @@ def markdown(doc):
              mi.get("nproc"), mi.get("cpu_model"), mi.get("memory_gib"),
              mi.get("kernel"), "Debian " + mi.get("debian", "?"),
              mi.get("qemu"), mi.get("repo")),
-         "Guest: %s (%s), %s; -smp %d, -m %s; num-queues=%d on %d "
-         "IOThreads (iothread-vq-mapping); pinning: %s." % (
-             g.get("kernel"), g.get("kernel_version"), g.get("fio"),
-             o["smp"], o["mem"], o["num_queues"], o["iothreads"],
-             meta.get("pinning")),
+         ("Guest: %s (%s), %s; -smp %d, -m %s; num-queues=%d on %d "
+          "IOThreads (iothread-vq-mapping); pinning: %s." % (
+              g.get("kernel"), g.get("kernel_version"), g.get("fio"),
+              o["smp"], o["mem"], o["num_queues"], o["iothreads"],
+              meta.get("pinning"))) if not o.get("queues") else
+         ("Guest: %s (%s), %s; -m %s; per queue shape qQ (the suffix of "
+          "the backend), Q = %s: -smp max(%d, Q), num-queues=Q on Q "
+          "IOThreads (iothread-vq-mapping, queue i on iot i), fio "
+          "numjobs=Q at the workload's iodepth each, job i on vCPU i, "
+          "reported together (group_reporting); pinning: %s." % (
+              g.get("kernel"), g.get("kernel_version"), g.get("fio"),
+              o["mem"], ", ".join(str(q) for q in o["queues"]), o["smp"],
+              meta.get("pinning"))),
          "Rounds: %d, runtime %d s per workload, idle phase %d s; "
-         "backends: %s; total %s." % (
+         "backends: %s%s; total %s." % (
              o["rounds"], o["runtime"], o["idle"], ", ".join(o["backends"]),
-             fmt_s(meta.get("total_s", 0))),
+             "; queues: %s" % ", ".join(str(q) for q in o["queues"])
+             if o.get("queues") else "", fmt_s(meta.get("total_s", 0))),
          "Host load while it ran: %.2f CPUs busy on average, of which %.2f "
          "by other processes (peak %.2f); load average %s at the start, %s "
          "at the end." % (
@@ -264,7 +316,8 @@ def markdown(doc):
          "I/O, an upper bound). IOPS: higher is better; everything else: "
          "lower is better."]
     names = ["%s %s" % (c, conf[c]["label"]) for c in cfgs]
-    for b in o["backends"]:
+    L += scaling_md(doc)
+    for b, _, _ in groups(meta):
         rows = []
         for w in o["workloads"]:
             for met, (label, unit) in METRICS.items():
@@ -306,8 +359,44 @@ def markdown(doc):
     return "\n".join(L + [""])
 
 
+def scaling_md(doc):
+    """The "Multi-queue scaling" section (lines), [] without --queues."""
+    sc, meta = doc.get("scaling"), doc["meta"]
+    if not sc:
+        return []
+    cfgs, conf = meta["options"]["configs"], meta["configs"]
+    ratio = functools.partial(spread_cell, fmt="%.2f".__mod__, none="-")
+    rows, hdr = [], None
+    for b, wls in sc.items():
+        for w, by_c in wls.items():
+            for c in cfgs:
+                d = by_c[c]
+                qs = list(d)
+                base = [k for k in d[qs[0]] if k.startswith("ratio_to_q")][0]
+                if hdr is None:
+                    hdr = (["backend", "workload", "config"] +
+                           ["IOPS %s" % q for q in qs] +
+                           ["%s vs A" % q for q in qs] +
+                           ["%s vs %s" % (q, base[9:]) for q in qs[1:]])
+                rows.append([b, w, "%s %s" % (c, conf[c]["label"])] + [
+                    num(d[q]["iops"]["stats"]["median"])
+                    if d[q]["iops"]["stats"] else "-" for q in qs] + [
+                    ratio((d[q]["ratio_to_A"] or {}).get("stats"))
+                    if c != "A" else "-" for q in qs] + [
+                    ratio(d[q][base]["stats"]) for q in qs[1:]])
+    return ["", "## Multi-queue scaling", "",
+            "IOPS of each queue shape qQ (num-queues=Q on Q IOThreads, "
+            "queue i on iot i, fio numjobs=Q at the workload's iodepth "
+            "each): median over the rounds; `qQ vs A`: the config's IOPS "
+            "over A's in the same shape and round; `qQ vs q%s`: over its "
+            "own IOPS with the fewest queues, in the same round; ratios as "
+            "median (min-max). The tables per backend and shape follow."
+            % base[10:], ""] + table(hdr, rows)
+
+
 def plots(out, doc):
-    """The four PNGs in @out: their paths, None without matplotlib."""
+    """The PNGs in @out (queues.png with --queues): their paths, None
+    without matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -316,7 +405,8 @@ def plots(out, doc):
         return None
     meta, res = doc["meta"], doc["results"]
     o = meta["options"]
-    cfgs, bks, wls = o["configs"], o["backends"], o["workloads"]
+    cfgs, wls = o["configs"], o["workloads"]
+    bks = [name for name, _, _ in groups(meta)]
     tail = "\n(%d round%s, %ds runs; TCG, %s CPUs)" % (
         o["rounds"], "s" if o["rounds"] > 1 else "", o["runtime"],
         meta["machine"].get("nproc"))
@@ -422,6 +512,32 @@ def plots(out, doc):
                                                .get("max", 0) for c in cfgs]
                                               + [0])))
             tops(ax, cell, lambda c: "%.2f%%" % cell[c]["stats"]["median"])
+    sc = doc.get("scaling") or {}
+    sbk = list(sc)
+
+    def queues(ax, bi, wi):    # IOPS over the queue shapes, one line each
+        b, w = sbk[bi], wls[wi]
+        for c in cfgs:
+            pts = [(int(q[1:]), d["iops"]["stats"])
+                   for q, d in sc[b][w][c].items() if d["iops"]["stats"]]
+            if not pts:
+                continue
+            ax.errorbar([q for q, _ in pts], [st["median"] for _, st in pts],
+                        yerr=[[st["median"] - st["min"] for _, st in pts],
+                              [st["max"] - st["median"] for _, st in pts]],
+                        marker="o", capsize=2, color=COLORS.get(c),
+                        label="%s %s" % (c, meta["configs"][c]["label"]))
+        ax.set_xscale("log", base=2)
+        ax.minorticks_off()
+        ax.set_xticks(o["queues"])
+        ax.set_xticklabels([str(q) for q in o["queues"]])
+        ax.set_xlabel("queues (one IOThread each)", fontsize=8)
+        if wi == 0:
+            ax.set_ylabel("IOPS (median, min..max)")
+        ax.set_ylim(bottom=0)
+        ax.set_title("%s, %s" % (w, b), fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
     return [
         figure("iops", "IOPS per workload and configuration (median, error "
                "bars min..max; ratio to A above the bars)",
@@ -435,4 +551,9 @@ def plots(out, doc):
         figure("cpu", "Host CPU time of the serving IOThreads (median, "
                "min..max)", (len(bks), 2),
                (2.0 * len(wls) + 6, 3.0 * len(bks) + 1.4), cpu,
-               gridspec_kw={"width_ratios": [len(wls), 1.5]})]
+               gridspec_kw={"width_ratios": [len(wls), 1.5]})] + ([
+        figure("queues", "IOPS over num-queues, one IOThread per queue, "
+               "fio numjobs = queues (median, min..max; ratios in "
+               "results.md)", (len(sbk), len(wls)),
+               (max(8, 3.2 * len(wls) + 1), 2.8 * len(sbk) + 1.4), queues)]
+        if sbk else [])
