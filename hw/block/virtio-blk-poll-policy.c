@@ -151,7 +151,7 @@ bool vbp_doze_plan(unsigned suppressed, int64_t last_work_ns, int64_t now,
     /* A clock that went back: as if the work was now */
     int64_t idle = MAX(now - last_work_ns, 0);
 
-    if (suppressed < VBP_POLLED_AFTER || idle >= max_ns) {
+    if (!vbp_guest_polls(suppressed) || idle >= max_ns) {
         return false;
     }
     *wake_ns = now + VBP_DOZE_NS;

@@ -156,6 +156,12 @@ void vbp_hybrid_missed(VBPPace *p);
 #define VBP_POLLED_AFTER        32
 #define VBP_DOZE_NS             (50 * SCALE_US)
 
+/* Whether the guest polls the queue, after @suppressed signals in a row */
+static inline bool vbp_guest_polls(unsigned suppressed)
+{
+    return suppressed >= VBP_POLLED_AFTER;
+}
+
 /*
  * Whether a queue idle at @now, whose last @suppressed signals in a row
  * were suppressed and whose last work was at @last_work_ns, dozes until

@@ -340,7 +340,7 @@ static bool vbp_hybrid_sleep(VirtIOBlockPollQueue *q, int64_t now)
 
     if (!d->poll_hybrid || !d->poll_adaptive || d->busy_poll ||
         q->hybrid_end_ns || !q->hybrid_timer ||
-        q->suppressed >= VBP_POLLED_AFTER ||
+        vbp_guest_polls(q->suppressed) ||
         !vbp_hybrid_plan(&q->pace, now, &wake, &end)) {
         return false;
     }

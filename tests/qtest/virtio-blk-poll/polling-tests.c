@@ -275,21 +275,29 @@ static char *vbp_state(VbpTest *t)
  * @doze_ns: poll-doze-ns; after that long without a request the queue
  * sleeps and the next request kicks, as for any guest.
  */
-static void vbp_polled_guest(uint64_t doze_ns)
+static VbpTest *vbp_boot_polled(uint64_t doze_ns)
 {
     g_autofree char *opts = g_strdup_printf("\"poll-doze-ns\": %" PRIu64,
                                             doze_ns);
     VbpTest *t = vbp_boot(opts, 1, 1ull << VIRTIO_RING_F_EVENT_IDX);
     QVirtQueue *vq = t->vq[0];
+
+    qtest_writew(t->qts, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
+    /* 40 completions, none signalled: the guest polls */
+    for (int i = 0; i < 20; i++) {
+        vbp_write_read(t, vq, i * 8, i, true);
+    }
+    return t;
+}
+
+static void vbp_polled_guest(uint64_t doze_ns)
+{
+    VbpTest *t = vbp_boot_polled(doze_ns);
+    QVirtQueue *vq = t->vq[0];
     g_autofree char *state = NULL;
     uint64_t kicks;
     int i;
 
-    qtest_writew(t->qts, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
-    /* 40 completions, none signalled: the guest polls */
-    for (i = 0; i < 20; i++) {
-        vbp_write_read(t, vq, i * 8, i, true);
-    }
     g_assert_cmpint(vbp_stat(t->qts, 0, "notifies"), ==, 0);
     g_assert_cmpint(vbp_stat(t->qts, 0, "notifies-suppressed"), >=, 32);
 
@@ -337,16 +345,11 @@ static void test_polled_guest(void)
 /* A doze ends: with poll-doze-ns=1 ms, 200 ms later the queue sleeps */
 static void test_polled_guest_sleeps(void)
 {
-    VbpTest *t = vbp_boot("\"poll-doze-ns\": 1000000", 1,
-                          1ull << VIRTIO_RING_F_EVENT_IDX);
+    VbpTest *t = vbp_boot_polled(1000000);
     QVirtQueue *vq = t->vq[0];
     g_autofree char *state = NULL;
     uint64_t kicks;
 
-    qtest_writew(t->qts, vq->avail, VRING_AVAIL_F_NO_INTERRUPT);
-    for (int i = 0; i < 20; i++) {
-        vbp_write_read(t, vq, i * 8, i, true);
-    }
     g_usleep(200 * 1000);
     state = vbp_state(t);
     g_assert_cmpstr(state, ==, "sleeping");
