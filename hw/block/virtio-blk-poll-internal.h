@@ -65,6 +65,7 @@ extern const char *const vbp_signal_reason_names[VBP_SIGNAL__MAX];
     X(timed_sleeps, "timed-sleeps")     /* poll-hybrid: timer sleeps */ \
     X(timed_wakeups, "timed-wakeups")   /* poll-hybrid: timer wakeups */ \
     X(timed_hits, "timed-hits")         /* poll-hybrid: requests caught */ \
+    X(timed_skips, "timed-skips")       /* poll-hybrid: slept to the kick */ \
     X(held, "held")                     /* passes that held completions */ \
     X(dozes, "dozes")                   /* guest polls: timer looks */ \
     X(max_coalesced, "max-coalesced")   /* most completions per signal */

@@ -15,6 +15,23 @@
 #include "qemu/osdep.h"
 #include "virtio-blk-poll-policy.h"
 
+/*
+ * poll-hybrid: one timed sleep's outcome; after VBP_HYBRID_EPOCH of them,
+ * the verdict
+ */
+static void vbp_hybrid_outcome(VBPPace *p, bool hit)
+{
+    p->hybrid_hits += hit;
+    if (++p->hybrid_tries < VBP_HYBRID_EPOCH) {
+        return;
+    }
+    if (p->hybrid_hits < VBP_HYBRID_MIN_HITS) {
+        p->hybrid_off = VBP_HYBRID_BACKOFF;
+    }
+    p->hybrid_tries = 0;
+    p->hybrid_hits = 0;
+}
+
 void vbp_pace_arrival(VBPPace *p, unsigned n, unsigned outstanding,
                       bool polling, VBPArrival how, int64_t gap_limit_ns,
                       int64_t now)
@@ -48,7 +65,12 @@ void vbp_pace_arrival(VBPPace *p, unsigned n, unsigned outstanding,
      */
     if (how == VBP_ARRIVAL_KICK_EARLY) {
         p->lone_gap_ns -= p->lone_gap_ns / 8;
-    } else if (how == VBP_ARRIVAL_POLLED && !parallel && p->idle_since_ns) {
+        vbp_hybrid_outcome(p, false);
+    } else if (how == VBP_ARRIVAL_TIMED) {
+        vbp_hybrid_outcome(p, true);
+    }
+    if ((how == VBP_ARRIVAL_POLLED || how == VBP_ARRIVAL_TIMED) &&
+        !parallel && p->idle_since_ns) {
         int64_t gap = now - p->idle_since_ns;
 
         if (gap >= 0 && gap <= VBP_HYBRID_MAX_GAP_NS) {
@@ -119,23 +141,32 @@ int64_t vbp_window_after_sleep(int64_t window_ns, int64_t slept_ns,
     return window_ns;
 }
 
-bool vbp_hybrid_plan(const VBPPace *p, int64_t now, int64_t *wake_ns,
-                     int64_t *end_ns)
+VBPIdlePlan vbp_hybrid_plan(VBPPace *p, int64_t now, int64_t *wake_ns,
+                            int64_t *end_ns)
 {
     int64_t gap = p->lone_gap_ns;
     int64_t margin = MIN(gap / 4, VBP_HYBRID_MAX_MARGIN_NS);
     int64_t wake;
 
     if (!gap || p->par >= VBP_PAR_HOLD || !p->idle_since_ns) {
-        return false;
+        return VBP_IDLE_WINDOW;
     }
     wake = p->idle_since_ns + gap - margin;
     if (wake - now < VBP_HYBRID_MIN_SLEEP_NS) {
-        return false;
+        return VBP_IDLE_WINDOW;
+    }
+    /*
+     * A guest whose pace is too irregular for the polling phase to catch
+     * its requests (under TCG, say) gains nothing from the polling, and
+     * the kick costs it no more than it would after the timed sleep
+     */
+    if (p->hybrid_off) {
+        p->hybrid_off--;
+        return VBP_IDLE_SLEEP;
     }
     *wake_ns = wake;
     *end_ns = wake + 2 * margin;
-    return true;
+    return VBP_IDLE_TIMED;
 }
 
 void vbp_hybrid_missed(VBPPace *p)
@@ -143,6 +174,7 @@ void vbp_hybrid_missed(VBPPace *p)
     /* Longer gaps are pauses, and misses must not grow it for ever */
     p->lone_gap_ns = MIN(p->lone_gap_ns + p->lone_gap_ns / 8,
                          VBP_HYBRID_MAX_GAP_NS);
+    vbp_hybrid_outcome(p, false);
 }
 
 bool vbp_doze_plan(unsigned suppressed, int64_t last_work_ns, int64_t now,

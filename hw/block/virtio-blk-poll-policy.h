@@ -37,6 +37,16 @@
  * guest that polls its own completions comes back sooner than this)
  */
 #define VBP_HYBRID_MIN_SLEEP_NS (50 * SCALE_US)
+/*
+ * poll-hybrid pays only if its polling phases catch the guest's requests:
+ * a verdict after each VBP_HYBRID_EPOCH timed sleeps; with fewer than
+ * VBP_HYBRID_MIN_HITS requests caught among them, the queue sleeps until
+ * the guest kicks, without a timer, for the next VBP_HYBRID_BACKOFF lone
+ * requests, then tries again
+ */
+#define VBP_HYBRID_EPOCH        16
+#define VBP_HYBRID_MIN_HITS     4
+#define VBP_HYBRID_BACKOFF      256
 
 /* What the policies learn of the guest's pace, per queue */
 typedef struct VBPPace {
@@ -48,11 +58,15 @@ typedef struct VBPPace {
     unsigned depth_epoch_signals;
     int64_t lone_gap_ns;        /* empty queue -> next request, 0: unknown */
     int64_t idle_since_ns;      /* nothing in the device since, 0: busy */
+    unsigned hybrid_tries;      /* timed sleeps in this epoch */
+    unsigned hybrid_hits;       /* of those, requests their polling caught */
+    unsigned hybrid_off;        /* lone requests left to sleep through */
 } VBPPace;
 
 /* How the requests of an arrival were noticed */
 typedef enum VBPArrival {
-    VBP_ARRIVAL_POLLED,         /* by polling (or a pass the timer started) */
+    VBP_ARRIVAL_POLLED,         /* by polling (or a pass a doze started) */
+    VBP_ARRIVAL_TIMED,          /* by a poll-hybrid polling phase: a hit */
     VBP_ARRIVAL_KICK,           /* a kick woke the sleeping queue */
     VBP_ARRIVAL_KICK_EARLY,     /* a kick ended a poll-hybrid sleep */
 } VBPArrival;
@@ -66,7 +80,9 @@ typedef enum VBPArrival {
  * polling, the gap of a guest that waits for each request (at most
  * VBP_HYBRID_MAX_GAP_NS; a kick that ended a poll-hybrid sleep makes it
  * an eighth shorter).  A clock that went back teaches nothing.  The
- * queue is no longer idle.
+ * outcome of a poll-hybrid sleep (a hit, or a kick that came early)
+ * counts towards vbp_hybrid_plan()'s verdict.  The queue is no longer
+ * idle.
  */
 void vbp_pace_arrival(VBPPace *p, unsigned n, unsigned outstanding,
                       bool polling, VBPArrival how, int64_t gap_limit_ns,
@@ -123,17 +139,26 @@ VBPHold vbp_hold_decide(const VBPPace *p, const VBPHoldLimits *lim,
 int64_t vbp_window_after_sleep(int64_t window_ns, int64_t slept_ns,
                                int64_t max_ns);
 
+/* What an idle queue does next (poll-hybrid) */
+typedef enum VBPIdlePlan {
+    VBP_IDLE_WINDOW,            /* no plan: poll for the poll window */
+    VBP_IDLE_TIMED,             /* sleep until *wake_ns, poll until *end_ns */
+    VBP_IDLE_SLEEP,             /* sleep until the guest kicks */
+} VBPIdlePlan;
+
 /*
  * poll-hybrid: a guest that waits for each request before the next leaves
- * the queue empty for about the same time after each completion.  If the
- * queue, idle at @now, should sleep on a timer until *@wake_ns and poll
- * from then until *@end_ns (a quarter of the usual gap before and after
- * the due time, at most VBP_HYBRID_MAX_MARGIN_NS each), return true.
- * Not for a guest that submits in parallel, nor for sleeps shorter than
- * VBP_HYBRID_MIN_SLEEP_NS.
+ * the queue empty for about the same time after each completion.  The
+ * queue, idle at @now, sleeps on a timer until *@wake_ns and polls from
+ * then until *@end_ns (a quarter of the usual gap before and after the
+ * due time, at most VBP_HYBRID_MAX_MARGIN_NS each): VBP_IDLE_TIMED.  If
+ * such polling phases caught too few requests lately (VBP_HYBRID_EPOCH),
+ * it sleeps until the guest kicks instead, VBP_HYBRID_BACKOFF times:
+ * VBP_IDLE_SLEEP.  Neither for a guest that submits in parallel, nor for
+ * sleeps shorter than VBP_HYBRID_MIN_SLEEP_NS: VBP_IDLE_WINDOW.
  */
-bool vbp_hybrid_plan(const VBPPace *p, int64_t now, int64_t *wake_ns,
-                     int64_t *end_ns);
+VBPIdlePlan vbp_hybrid_plan(VBPPace *p, int64_t now, int64_t *wake_ns,
+                            int64_t *end_ns);
 
 /*
  * poll-hybrid: the request the timer woke the queue for did not come in

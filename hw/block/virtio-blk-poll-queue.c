@@ -55,7 +55,8 @@ static void vbp_note_arrivals(VirtIOBlockPollQueue *q, unsigned n,
                               int64_t now)
 {
     VBPArrival how = q->woke_early ? VBP_ARRIVAL_KICK_EARLY :
-                     q->woke_by_kick ? VBP_ARRIVAL_KICK : VBP_ARRIVAL_POLLED;
+                     q->woke_by_kick ? VBP_ARRIVAL_KICK :
+                     q->hybrid_end_ns ? VBP_ARRIVAL_TIMED : VBP_ARRIVAL_POLLED;
 
     vbp_pace_arrival(&q->pace, n, vbp_outstanding(q), vbp_polling(q), how,
                      q->dev->coalesce_max_ns, now);
@@ -320,6 +321,16 @@ static void vbp_adapt_window(VirtIOBlockPollQueue *q, int64_t slept_ns)
     qatomic_set(&q->window_ns, w);
 }
 
+/* Sleep, but not before the guest can see that it must kick */
+static void vbp_sleep(VirtIOBlockPollQueue *q, int64_t now)
+{
+    vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
+    if (!virtio_queue_empty(q->vq)) {
+        vbp_set_state(q, VBP_QUEUE_POLLING, now);
+        vbp_again(q);
+    }
+}
+
 /*
  * poll-hybrid: a guest that waits for each request before it submits the
  * next one (a lone request, the parallelism score) leaves the queue empty
@@ -329,7 +340,9 @@ static void vbp_adapt_window(VirtIOBlockPollQueue *q, int64_t slept_ns)
  * a quarter of the usual gap (at most 50 us) is left and polls from then
  * until as long past it, as Linux's hybrid block polling does: most of
  * the CPU saved, the wakeup latency too.  A request that comes earlier
- * kicks as in any sleep.  Part of adaptive polling: poll-adaptive=off
+ * kicks as in any sleep.  If those polling phases catch too few requests
+ * (a guest too irregular for them), the queue sleeps until the kick for a
+ * while (vbp_hybrid_plan()).  Part of adaptive polling: poll-adaptive=off
  * polls for poll-idle-ns as it says.  Returns true if the queue went to
  * sleep.
  */
@@ -337,12 +350,22 @@ static bool vbp_hybrid_sleep(VirtIOBlockPollQueue *q, int64_t now)
 {
     VirtIOBlockPoll *d = q->dev;
     int64_t wake, end;
+    VBPIdlePlan plan;
 
     if (!d->poll_hybrid || !d->poll_adaptive || d->busy_poll ||
         q->hybrid_end_ns || !q->hybrid_timer ||
-        vbp_guest_polls(q->suppressed) ||
-        !vbp_hybrid_plan(&q->pace, now, &wake, &end)) {
+        vbp_guest_polls(q->suppressed)) {
         return false;
+    }
+    plan = vbp_hybrid_plan(&q->pace, now, &wake, &end);
+    if (plan == VBP_IDLE_WINDOW) {
+        return false;
+    }
+    if (plan == VBP_IDLE_SLEEP) {
+        trace_virtio_blk_poll_hybrid_skip(q->dev, q->index);
+        STAT_ADD(q, timed_skips, 1);
+        vbp_sleep(q, now);
+        return true;
     }
     vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
     if (!virtio_queue_empty(q->vq)) {
@@ -464,15 +487,9 @@ static void vbp_pass_next(VirtIOBlockPollQueue *q, unsigned n, int64_t now)
         return;
     }
 
-    /* Idle: doze if the guest polls the queue */
-    if (vbp_doze(q, now)) {
-        return;
-    }
-    /* Else sleep, but not before the guest can see that it must kick */
-    vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
-    if (!virtio_queue_empty(q->vq)) {
-        vbp_set_state(q, VBP_QUEUE_POLLING, now);
-        vbp_again(q);
+    /* Idle: doze if the guest polls the queue, else sleep */
+    if (!vbp_doze(q, now)) {
+        vbp_sleep(q, now);
     }
 }
 

@@ -14,6 +14,8 @@
 
 #define US  SCALE_US
 #define MS  SCALE_MS
+/* poll-hybrid's plan at @now, its times in the caller's wake and end */
+#define PLAN(p, now)  vbp_hybrid_plan(p, now, &wake, &end)
 /* Some time after boot: any positive start works */
 #define T0  (1000 * MS)
 /* The device's gap limit: coalesce-max-ns by default */
@@ -319,25 +321,25 @@ static void test_hybrid(void)
     int64_t wake = 0, end = 0;
 
     /* margin: a quarter of the gap, at most 50 us */
-    g_assert_true(vbp_hybrid_plan(&p, T0, &wake, &end));
+    g_assert_cmpint(PLAN(&p, T0), ==, VBP_IDLE_TIMED);
     g_assert_cmpint(wake, ==, T0 + 350 * US);
     g_assert_cmpint(end, ==, T0 + 450 * US);
     p.lone_gap_ns = 120 * US;
-    g_assert_true(vbp_hybrid_plan(&p, T0, &wake, &end));
+    g_assert_cmpint(PLAN(&p, T0), ==, VBP_IDLE_TIMED);
     g_assert_cmpint(wake, ==, T0 + 90 * US);
     g_assert_cmpint(end, ==, T0 + 150 * US);
     /* Not worth a timer: less than 50 us of sleep left */
-    g_assert_true(vbp_hybrid_plan(&p, T0 + 40 * US, &wake, &end));
-    g_assert_false(vbp_hybrid_plan(&p, T0 + 40 * US + 1, &wake, &end));
+    g_assert_cmpint(PLAN(&p, T0 + 40 * US), ==, VBP_IDLE_TIMED);
+    g_assert_cmpint(PLAN(&p, T0 + 40 * US + 1), ==, VBP_IDLE_WINDOW);
     /* Nothing known, busy, or a parallel guest: no plan */
     p.lone_gap_ns = 0;
-    g_assert_false(vbp_hybrid_plan(&p, T0, &wake, &end));
+    g_assert_cmpint(PLAN(&p, T0), ==, VBP_IDLE_WINDOW);
     p.lone_gap_ns = 400 * US;
     p.idle_since_ns = 0;
-    g_assert_false(vbp_hybrid_plan(&p, T0, &wake, &end));
+    g_assert_cmpint(PLAN(&p, T0), ==, VBP_IDLE_WINDOW);
     p.idle_since_ns = T0;
     p.par = VBP_PAR_HOLD;
-    g_assert_false(vbp_hybrid_plan(&p, T0, &wake, &end));
+    g_assert_cmpint(PLAN(&p, T0), ==, VBP_IDLE_WINDOW);
     p.par = 0;
 
     /* Woken late (the request did not come): an 8th later next time */
@@ -387,13 +389,85 @@ static void test_hybrid_overflow(void)
         vbp_hybrid_missed(&p);
     }
     g_assert_cmpint(p.lone_gap_ns, ==, VBP_HYBRID_MAX_GAP_NS);
-    g_assert_true(vbp_hybrid_plan(&p, T0, &wake, &end));
+    /* (They stopped the timed sleeps too: hybrid/pays) */
+    g_assert_cmpint(p.hybrid_off, ==, VBP_HYBRID_BACKOFF);
+    p.hybrid_off = 0;
+    g_assert_cmpint(PLAN(&p, T0), ==, VBP_IDLE_TIMED);
     g_assert_cmpint(wake, ==, T0 + VBP_HYBRID_MAX_GAP_NS -
                     VBP_HYBRID_MAX_MARGIN_NS);
     /* Far in the clock's future, the arithmetic holds */
     p.idle_since_ns = INT64_MAX / 2;
-    g_assert_true(vbp_hybrid_plan(&p, INT64_MAX / 2, &wake, &end));
+    g_assert_cmpint(PLAN(&p, INT64_MAX / 2), ==, VBP_IDLE_TIMED);
     g_assert_cmpint(end - wake, ==, 2 * VBP_HYBRID_MAX_MARGIN_NS);
+}
+
+/*
+ * One request of a QD1 guest, idle from *@t: the plan, then the request,
+ * caught by the timed polling phase if @hit, else alternately (@i) after
+ * the phase found nothing or by a kick before it; after a plain sleep,
+ * by a kick.  Served in 5 us.
+ */
+static VBPIdlePlan lone_request(VBPPace *p, int64_t *t, bool hit, int i)
+{
+    int64_t wake, end;
+    VBPIdlePlan plan;
+
+    vbp_pace_busy(p, false, *t);
+    plan = PLAN(p, *t);
+    if (plan != VBP_IDLE_TIMED) {
+        *t += 400 * US;
+        vbp_pace_arrival(p, 1, 0, false, VBP_ARRIVAL_KICK, LIMIT, *t);
+    } else if (hit) {
+        *t = (wake + end) / 2;
+        vbp_pace_arrival(p, 1, 0, true, VBP_ARRIVAL_TIMED, LIMIT, *t);
+    } else if (i % 2) {
+        vbp_hybrid_missed(p);
+        *t = end + 100 * US;
+        vbp_pace_arrival(p, 1, 0, false, VBP_ARRIVAL_KICK, LIMIT, *t);
+    } else {
+        *t += 10 * US;
+        vbp_pace_arrival(p, 1, 0, false, VBP_ARRIVAL_KICK_EARLY, LIMIT, *t);
+    }
+    *t += 5 * US;
+    return plan;
+}
+
+/*
+ * poll-hybrid pays or not: with fewer than 4 of 16 timed sleeps' requests
+ * caught, the next 256 lone requests sleep until their kick, then it
+ * tries again
+ */
+static void test_hybrid_pays(void)
+{
+    VBPPace p = { .lone_gap_ns = 400 * US };
+    int64_t t = T0;
+
+    /* 4 hits of 16: it pays, still timed */
+    for (int i = 0; i < VBP_HYBRID_EPOCH; i++) {
+        g_assert_cmpint(lone_request(&p, &t, i % 4 == 0, i), ==,
+                        VBP_IDLE_TIMED);
+    }
+    g_assert_cmpint(p.hybrid_off, ==, 0);
+    /* 3 of 16: it does not */
+    for (int i = 0; i < VBP_HYBRID_EPOCH; i++) {
+        g_assert_cmpint(lone_request(&p, &t, i % 4 == 0 && i, i), ==,
+                        VBP_IDLE_TIMED);
+    }
+    g_assert_cmpint(p.hybrid_off, ==, VBP_HYBRID_BACKOFF);
+    g_assert_cmpint(p.hybrid_tries, ==, 0);
+    /* Kicks while it sleeps through are no timed sleeps' outcomes */
+    for (int i = 0; i < VBP_HYBRID_BACKOFF; i++) {
+        g_assert_cmpint(lone_request(&p, &t, true, i), ==, VBP_IDLE_SLEEP);
+    }
+    g_assert_cmpint(p.hybrid_tries, ==, 0);
+    g_assert_cmpint(lone_request(&p, &t, true, 0), ==, VBP_IDLE_TIMED);
+    g_assert_cmpint(p.hybrid_tries, ==, 1);
+    g_assert_cmpint(p.hybrid_hits, ==, 1);
+    /* A parallel guest or a short gap: the window, and no backoff used */
+    p.hybrid_off = 1;
+    p.par = VBP_PAR_HOLD;
+    g_assert_cmpint(lone_request(&p, &t, true, 0), ==, VBP_IDLE_WINDOW);
+    g_assert_cmpint(p.hybrid_off, ==, 1);
 }
 
 /* A QD1 guest end to end: never held, learns its lone gap, sleeps */
@@ -411,7 +485,7 @@ static void test_qd1_guest(void)
     }
     g_assert_cmpint(p.lone_gap_ns, >=, 299 * US);
     g_assert_cmpint(p.lone_gap_ns, <=, 300 * US);
-    g_assert_true(vbp_hybrid_plan(&p, t - 300 * US, &wake, &end));
+    g_assert_cmpint(PLAN(&p, t - 300 * US), ==, VBP_IDLE_TIMED);
     g_assert_cmpint(wake, <, t);
     g_assert_cmpint(end, >, t);
 }
@@ -434,6 +508,7 @@ int main(int argc, char **argv)
     g_test_add_func("/virtio-blk-poll-policy/hybrid/plan", test_hybrid);
     g_test_add_func("/virtio-blk-poll-policy/hybrid/overflow",
                     test_hybrid_overflow);
+    g_test_add_func("/virtio-blk-poll-policy/hybrid/pays", test_hybrid_pays);
     g_test_add_func("/virtio-blk-poll-policy/qd1-guest", test_qd1_guest);
     g_test_add_func("/virtio-blk-poll-policy/doze", test_doze);
     return g_test_run();

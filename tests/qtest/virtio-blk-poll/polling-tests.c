@@ -546,6 +546,30 @@ static void vbp_paced_reads(VbpTest *t, int n)
     }
 }
 
+/*
+ * Reads @gap_us apart after a few 0.5 ms apart: the timed sleeps learn a
+ * gap of at most 10 ms (VBP_HYBRID_MAX_GAP_NS), so from then on each of
+ * their polling phases ends before the next request comes.  After at most
+ * two epochs of 16 (the first may be the paced reads' with hits), they
+ * stopped paying: the queue sleeps until the kick instead.
+ */
+static void test_poll_hybrid_pays(void)
+{
+    VbpTest *t = vbp_boot_args("null", false, "\"poll-idle-ns\": 1000000000",
+                               1, 0);
+    uint8_t buf[512];
+
+    vbp_paced_reads(t, 10);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "timed-skips"), ==, 0);
+    for (int i = 0; i < 2 * 16 + 2; i++) {
+        g_usleep(20 * 1000);
+        g_assert_cmpint(vbp_do(t, t->vq[0], VIRTIO_BLK_T_IN, i, buf,
+                               sizeof(buf), 1), ==, VIRTIO_BLK_S_OK);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "timed-skips"), >=, 2);
+    vbp_shutdown(t);
+}
+
 static void test_poll_hybrid(void)
 {
     VbpTest *t = vbp_boot_args("null", false, "\"poll-idle-ns\": 1000000000",
@@ -798,6 +822,7 @@ void vbp_register_polling_tests(void)
                    test_polled_guest_no_doze);
     qtest_add_func("/virtio-blk-poll/poll-adaptive", test_poll_adaptive);
     qtest_add_func("/virtio-blk-poll/poll-hybrid", test_poll_hybrid);
+    qtest_add_func("/virtio-blk-poll/poll-hybrid/pays", test_poll_hybrid_pays);
     qtest_add_func("/virtio-blk-poll/stop-cont", test_stop_cont);
     qtest_add_func("/virtio-blk-poll/drain-while-polling",
                    test_drain_while_polling);
