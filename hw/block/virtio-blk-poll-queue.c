@@ -321,14 +321,20 @@ static void vbp_adapt_window(VirtIOBlockPollQueue *q, int64_t slept_ns)
     qatomic_set(&q->window_ns, w);
 }
 
-/* Sleep, but not before the guest can see that it must kick */
-static void vbp_sleep(VirtIOBlockPollQueue *q, int64_t now)
+/*
+ * Sleep, but not before the guest can see that it must kick: a request
+ * that came meanwhile will not kick, so the queue polls on for it.
+ * Returns true if the queue sleeps.
+ */
+static bool vbp_sleep(VirtIOBlockPollQueue *q, int64_t now)
 {
     vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
     if (!virtio_queue_empty(q->vq)) {
         vbp_set_state(q, VBP_QUEUE_POLLING, now);
         vbp_again(q);
+        return false;
     }
+    return true;
 }
 
 /*
@@ -367,11 +373,7 @@ static bool vbp_hybrid_sleep(VirtIOBlockPollQueue *q, int64_t now)
         vbp_sleep(q, now);
         return true;
     }
-    vbp_set_state(q, VBP_QUEUE_SLEEPING, now);
-    if (!virtio_queue_empty(q->vq)) {
-        /* A request came meanwhile: it will not kick */
-        vbp_set_state(q, VBP_QUEUE_POLLING, now);
-        vbp_again(q);
+    if (!vbp_sleep(q, now)) {
         return true;
     }
     vbp_set_state(q, VBP_QUEUE_TIMED_SLEEP, now);

@@ -547,7 +547,7 @@ static void vbp_paced_reads(VbpTest *t, int n)
 }
 
 /*
- * Reads @gap_us apart after a few 0.5 ms apart: the timed sleeps learn a
+ * Reads 20 ms apart after a few 0.5 ms apart: the timed sleeps learn a
  * gap of at most 10 ms (VBP_HYBRID_MAX_GAP_NS), so from then on each of
  * their polling phases ends before the next request comes.  After at most
  * two epochs of 16 (the first may be the paced reads' with hits), they
