@@ -11,7 +11,9 @@ document (vbp_test.runner, as scripts/guest/run-guest.py prints it):
   null          null-co, 4k random reads QD32
   poll-queue    guest virtio_blk.poll_queues=1, fio io_uring hipri on the
                 polled queue: that queue must see no interrupt at all
-  packed        packed virtqueues (packed=on)
+  packed        packed virtqueues (packed=on: k=v booleans as QEMU reads them)
+  bad-prop      a -device property QEMU refuses: the run fails with QEMU's
+                own message, not a lost QMP session
 
 Prints a line per check, a table of kicks and interrupts per I/O, and
 "N passed, N failed" last.  Exits 1 if a check failed.
@@ -105,6 +107,23 @@ def check_case(c, case, doc):
                  polled.get("notifies-suppressed")))
 
 
+def run_bad_prop(ctx):
+    """QEMU exits at start-up: the failure must carry what it printed."""
+    argv = ["--device", POLL, "--iothreads", "2", "--backend", "null",
+            "--disk-size", "256M", "--device-prop", "x-iothread-poll=maybe",
+            "--run-root", os.path.join(ctx.out, "runs")]
+    cfg = runner.options(argv)
+    cfg.jobs_inline = [{"name": READ_JOB[0], "text": READ_JOB[1]}]
+    try:
+        doc = runner.run(cfg)
+        err = "" if doc.get("ok") else str(doc.get("error"))
+    except (runner.Failure, OSError, ValueError) as e:
+        err = str(e)
+    ctx.checks.check("bad-prop: the failure quotes QEMU's error",
+                     "Invalid parameter type for 'x-iothread-poll'" in err,
+                     err[-300:])
+
+
 def boot(name, device, backend, job, extra=()):
     """A case: one boot on @device over a @backend disk, fio @job."""
     return Case(name, run_case, device=device, backend=backend, job=job,
@@ -118,7 +137,8 @@ CASES = [
     boot("null", POLL, "null", READ_JOB),
     boot("poll-queue", POLL, "raw", HIPRI_JOB,
          ["--blk-params", "poll_queues=1"]),
-    boot("packed", POLL, "raw", VERIFY_JOB, ["--device-prop", "packed=true"]),
+    boot("packed", POLL, "raw", VERIFY_JOB, ["--device-prop", "packed=on"]),
+    Case("bad-prop", run_bad_prop, device=POLL),
 ]
 
 

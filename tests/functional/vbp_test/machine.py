@@ -10,6 +10,7 @@ import time
 
 from . import paths
 from .console import Console, pipe_source, socket_source
+from . import qmp
 from .qmp import QMP, end_process
 
 sys.path.insert(0, paths.GUEST_SRC)
@@ -88,9 +89,14 @@ def make_disk(backend, size, path=None, disk_dir="/dev/shm", aio="io_uring",
             "node-name": node, "file": proto, "cache": cache}, path
 
 
+# k=v values QEMU's own k=v syntax takes for booleans
+BOOL_WORDS = {"on": True, "yes": True, "off": False, "no": False}
+
+
 def parse_props(items):
     """['k=v,k=v', '{json}', ...] -> dict; values that parse as JSON
-    become JSON."""
+    become JSON, and on/off/yes/no booleans, as QEMU reads them in k=v
+    form (the -device it gets is JSON, where "on" would be a string)."""
     props = {}
     for item in items:
         if item.lstrip().startswith("{"):
@@ -98,6 +104,9 @@ def parse_props(items):
             continue
         for kv in item.split(","):
             k, _, v = kv.partition("=")
+            if v in BOOL_WORDS:
+                props[k] = BOOL_WORDS[v]
+                continue
             try:
                 props[k] = json.loads(v)
             except ValueError:
@@ -214,10 +223,13 @@ class Qemu:
             if self.source is None:
                 self.source = self.console.attach(socket_source(
                     self.sock("serial"), timeout, self.name))
-        except OSError as e:
-            raise OSError("%s: no QMP (%s); QEMU %s" % (
-                self.name, e, self.stderr_text() or "exited %s" %
-                self.proc.poll())) from None
+        except qmp.Error as e:
+            # QEMU may take the connection and exit before its greeting
+            # (a bad -device property): say what it printed
+            self.proc.poll()
+            raise OSError("%s: no QMP (%s: %s); QEMU %s" % (
+                self.name, type(e).__name__, e, self.stderr_text() or
+                "exited %s" % self.proc.returncode)) from None
         return self.qmp
 
     def stderr_text(self, n=2000):
