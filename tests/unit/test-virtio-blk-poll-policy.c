@@ -433,25 +433,30 @@ static VBPIdlePlan lone_request(VBPPace *p, int64_t *t, bool hit, int i)
 }
 
 /*
- * poll-hybrid pays or not: with fewer than 4 of 16 timed sleeps' requests
- * caught, the next 256 lone requests sleep until their kick, then it
- * tries again
+ * poll-hybrid pays or not: with fewer than VBP_HYBRID_MIN_HITS (8) of
+ * VBP_HYBRID_EPOCH (16) timed sleeps' requests caught, the next
+ * VBP_HYBRID_BACKOFF lone requests sleep until their kick, then it tries
+ * again
  */
 static void test_hybrid_pays(void)
 {
+    QEMU_BUILD_BUG_ON(VBP_HYBRID_EPOCH % VBP_HYBRID_MIN_HITS);
+
     VBPPace p = { .lone_gap_ns = 400 * US };
     int64_t t = T0;
 
-    /* 4 hits of 16: it pays, still timed */
+    /* Exactly VBP_HYBRID_MIN_HITS hits, spread out: it pays, still timed */
     for (int i = 0; i < VBP_HYBRID_EPOCH; i++) {
-        g_assert_cmpint(lone_request(&p, &t, i % 4 == 0, i), ==,
-                        VBP_IDLE_TIMED);
+        bool hit = i % (VBP_HYBRID_EPOCH / VBP_HYBRID_MIN_HITS) == 0;
+
+        g_assert_cmpint(lone_request(&p, &t, hit, i), ==, VBP_IDLE_TIMED);
     }
     g_assert_cmpint(p.hybrid_off, ==, 0);
-    /* 3 of 16: it does not */
+    /* One fewer: it does not */
     for (int i = 0; i < VBP_HYBRID_EPOCH; i++) {
-        g_assert_cmpint(lone_request(&p, &t, i % 4 == 0 && i, i), ==,
-                        VBP_IDLE_TIMED);
+        bool hit = i % (VBP_HYBRID_EPOCH / VBP_HYBRID_MIN_HITS) == 0 && i;
+
+        g_assert_cmpint(lone_request(&p, &t, hit, i), ==, VBP_IDLE_TIMED);
     }
     g_assert_cmpint(p.hybrid_off, ==, VBP_HYBRID_BACKOFF);
     g_assert_cmpint(p.hybrid_tries, ==, 0);
