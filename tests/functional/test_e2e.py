@@ -14,6 +14,11 @@ document (vbp_test.runner, as scripts/guest/run-guest.py prints it):
   packed        packed virtqueues (packed=on: k=v booleans as QEMU reads them)
   bad-prop      a -device property QEMU refuses: the run fails with QEMU's
                 own message, not a lost QMP session
+  map-stress    the guest switches the AHCI controller's memory decoding on
+                and off in a loop (a new memory map each time) while fio
+                runs on both vCPUs: no vCPU may resolve a TLB entry in
+                another map than its own (patch 0004; without it the guest
+                hangs or QEMU aborts within seconds)
 
 Prints a line per check, a table of kicks and interrupts per I/O, and
 "N passed, N failed" last.  Exits 1 if a check failed.
@@ -37,6 +42,20 @@ VERIFY_JOB = ("randrw-verify", fio.job(
 READ_JOB = ("randread-qd32", fio.job(
     [("randread-qd32", dict(ioengine="io_uring", rw="randread", bs="4k",
                             iodepth=32, time_based=1, runtime=3))]))
+STRESS_JOB = ("randread-stress", fio.job(
+    [("randread-stress", dict(ioengine="io_uring", rw="randread", bs="4k",
+                              iodepth=8, time_based=1, runtime=20))]))
+# Memory decoding of the (unused) AHCI controller off and on, in a loop in
+# the background: each write of the PCI command register maps or unmaps
+# its BAR, a new FlatView each time
+MAP_STRESS = (
+    'D=/sys/bus/pci/devices/0000:00:1f.2/config; '
+    'c=$(dd if=$D bs=1 skip=4 count=1 2>/dev/null | od -An -tx1 | '
+    'tr -d " "); echo "map-stress: command register $c"; '
+    '( while :; do '
+    'printf "\\000" | dd of=$D bs=1 seek=4 count=1 conv=notrunc 2>/dev/null; '
+    'printf "\\x$c" | dd of=$D bs=1 seek=4 count=1 conv=notrunc 2>/dev/null; '
+    'done ) &')
 HIPRI_JOB = ("hipri-write-verify", fio.job(
     [("hipri-write-verify", dict(VERIFY, iodepth=16, io_size="16M"))],
     ioengine="io_uring", hipri=1, bs="4k", size="64M"))
@@ -139,6 +158,11 @@ CASES = [
          ["--blk-params", "poll_queues=1"]),
     boot("packed", POLL, "raw", VERIFY_JOB, ["--device-prop", "packed=on"]),
     Case("bad-prop", run_bad_prop, device=POLL),
+    boot("map-stress", POLL, "null", STRESS_JOB,
+         ["--guest-setup", MAP_STRESS, "--job-timeout", "60",
+          # both vCPUs on one host CPU: a vCPU is slow to take the TLB
+          # flush that a map change queues for it, as on a loaded host
+          "--pin-vcpus", "0", "--pin-iothreads", "1", "--pin-main", "1"]),
 ]
 
 

@@ -192,7 +192,7 @@ def run_once(cell, devname, device, args, rep):
     burners = []
     t0 = time.monotonic()
     try:
-        # CPU hogs: a busy host widens the race window of patch 0007
+        # CPU hogs: a busy host widens the race window of patch 0008
         for _ in range(ctl.source.burn):
             burners.append(subprocess.Popen(
                 [sys.executable, "-c", "while True: pass"]))
@@ -438,7 +438,7 @@ def cell(name, policy, source, props, jobs, what, long=False,
 # each 16M half of the first 32M (the two fio jobs of blkdebug-stop-2q).
 W_SECTORS = (2056, 20008, 34824, 52000)
 R_SECTORS = (4104, 24584, 40000, 61448)
-POST0007 = "(the lost interrupt of patch 0007)"
+POST0007 = "(the lost interrupt of patch 0008)"
 CASES = [
     cell("enospc-stop", "stop", Enospc, "werror=stop",
          ["randwrite 16M 4k-64k v2"],
