@@ -441,7 +441,8 @@ def parse_args(argv=None):
     a("--alt-device-prop", metavar="K=V,...", action="append", default=[],
       help="config E: config --alt-config with these -device properties "
       "added (repeatable; on --alt-qemu if given, else on the same build): "
-      "what a setting changes, in one run")
+      "what a setting changes, in one run.  Values are JSON where they "
+      "parse as JSON: a boolean is true/false, not on/off")
     a("--alt-label", help="config E's label (default: that of "
       "--alt-config, on the other build)")
     a("--disk-size", type=fio.parse_size, default="1G",

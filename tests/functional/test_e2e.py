@@ -11,7 +11,7 @@ document (vbp_test.runner, as scripts/guest/run-guest.py prints it):
   null          null-co, 4k random reads QD32
   poll-queue    guest virtio_blk.poll_queues=1, fio io_uring hipri on the
                 polled queue: that queue must see no interrupt at all
-  packed        packed virtqueues (packed=on: k=v booleans as QEMU reads them)
+  packed        packed virtqueues (packed=true)
   bad-prop      a -device property QEMU refuses: the run fails with QEMU's
                 own message, not a lost QMP session
   map-stress    the guest switches the AHCI controller's memory decoding on
@@ -156,7 +156,7 @@ CASES = [
     boot("null", POLL, "null", READ_JOB),
     boot("poll-queue", POLL, "raw", HIPRI_JOB,
          ["--blk-params", "poll_queues=1"]),
-    boot("packed", POLL, "raw", VERIFY_JOB, ["--device-prop", "packed=on"]),
+    boot("packed", POLL, "raw", VERIFY_JOB, ["--device-prop", "packed=true"]),
     Case("bad-prop", run_bad_prop, device=POLL),
     boot("map-stress", POLL, "null", STRESS_JOB,
          ["--guest-setup", MAP_STRESS, "--job-timeout", "60",

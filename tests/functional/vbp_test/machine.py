@@ -89,14 +89,11 @@ def make_disk(backend, size, path=None, disk_dir="/dev/shm", aio="io_uring",
             "node-name": node, "file": proto, "cache": cache}, path
 
 
-# k=v values QEMU's own k=v syntax takes for booleans
-BOOL_WORDS = {"on": True, "yes": True, "off": False, "no": False}
-
-
 def parse_props(items):
     """['k=v,k=v', '{json}', ...] -> dict; values that parse as JSON
-    become JSON, and on/off/yes/no booleans, as QEMU reads them in k=v
-    form (the -device it gets is JSON, where "on" would be a string)."""
+    become JSON, others strings.  The -device QEMU gets is JSON, so a
+    boolean property takes true/false (on/off is a string there: right for
+    OnOffAuto properties such as write-cache, refused for booleans)."""
     props = {}
     for item in items:
         if item.lstrip().startswith("{"):
@@ -104,9 +101,6 @@ def parse_props(items):
             continue
         for kv in item.split(","):
             k, _, v = kv.partition("=")
-            if v in BOOL_WORDS:
-                props[k] = BOOL_WORDS[v]
-                continue
             try:
                 props[k] = json.loads(v)
             except ValueError:
