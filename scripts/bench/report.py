@@ -22,6 +22,7 @@ METRICS = {
     "kicks_per_io": ("guest kicks / I/O", ""),
     "irqs_per_io": ("guest interrupts / I/O", ""),
     "iot_cpu_s_per_kio": ("IOThread CPU s / 1000 I/O", "s"),
+    "vcpu_cpu_s_per_kio": ("vCPU CPU s / 1000 I/O (the guest side)", "s"),
     "iops_per_qemu_cpu_s": ("I/O per CPU-second of all QEMU threads", ""),
     "uring_enter_per_io": ("io_uring_enter / I/O (all QEMU)", ""),
     "wait_per_io": ("ppoll + epoll_pwait / I/O (all QEMU)", ""),
@@ -126,6 +127,10 @@ def aggregate(out, meta, runs):
             for j in doc.get("jobs", [])
             if j["name"] == IDLE or j["name"] in wls}
         e["boot_s"] = doc.get("boot_s")
+        e["clocksource"] = next(
+            (ln.split()[1] for ln in doc.get("guest_boot") or []
+             if ln.startswith("clocksource ") and len(ln.split()) > 1),
+            None)
         meta.setdefault("guest", doc.get("guest"))
         meta.setdefault("qemu_argv_example", {})[e["config"]] = \
             doc.get("qemu_argv")
@@ -202,6 +207,10 @@ def checks(runs, per):
         if not e.get("ok"):
             notes.append("%s attempt %d failed: exit %s, %s" % (
                 where, e["attempt"], e["exit"], e.get("error")))
+        if e.get("ok") and e.get("clocksource") not in (None, "tsc"):
+            notes.append("%s: the guest's clocksource was %s, not tsc: "
+                         "every guest clock read was an emulated device "
+                         "access" % (where, e["clocksource"]))
         ld = e.get("load") or {}
         if ld.get("others_cpus", 0) > OTHERS_WARN:
             load_notes.append(
@@ -345,16 +354,18 @@ def markdown(doc):
                         for met in list(IDLE_METRICS) + ["poll_ms"]]
                  for c, n in zip(cfgs, names)])
     L += ["", "## Runs", ""] + table(
-        ["round", "backend", "config", "ok", "boot s", "run s",
-         "host busy CPUs", "others' CPUs"],
+        ["round", "backend", "config", "ok", "boot s", "guest clock",
+         "run s", "host busy CPUs", "others' CPUs"],
         [[e["round"], e["backend"], e["config"],
           "yes" if e.get("ok") else "**no** (%s)" % e.get("error"),
           e.get("boot_s") if e.get("boot_s") is not None else "-",
+          e.get("clocksource") or "-",
           e.get("seconds"), (e.get("load") or {}).get("busy_cpus", "-"),
           (e.get("load") or {}).get("others_cpus", "-")]
          for e in doc["runs"]])
     L += ["", "## Checks", ""] + (["- " + n for n in doc["checks"]] or [
-        "- nothing odd: every boot passed, none with more than %.1f CPUs "
+        "- nothing odd: every boot passed on the TSC clocksource, none "
+        "with more than %.1f CPUs "
         "of other processes' load; %s." % (OTHERS_WARN, ALL_AGREE)])
     return "\n".join(L + [""])
 
