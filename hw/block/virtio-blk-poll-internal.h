@@ -162,6 +162,11 @@ struct VirtIOBlockPollQueue {
     bool woke_by_kick;          /* a kick ended the last sleep */
     /* Signals in a row that the guest did not want (vbp_doze_plan()) */
     unsigned suppressed;
+    /*
+     * The queue has no interrupt at all (vbp_queue_has_no_irq()): set by
+     * attach with the BQL, read by the queue's thread
+     */
+    bool no_irq;
 
     VirtIOBlockPollStats stats;
 };

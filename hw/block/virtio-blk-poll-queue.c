@@ -19,6 +19,7 @@
 #include "block/aio.h"
 #include "block/aio-wait.h"
 #include "hw/qdev-properties.h"
+#include "hw/virtio/virtio-bus.h"
 #include "block/block_int-common.h"
 #include "block/block_int-io.h"
 #include "block/graph-lock.h"
@@ -226,7 +227,8 @@ static void vbp_resync(VirtIOBlockPollQueue *q)
     q->hybrid_end_ns = 0;
     q->published = q->taken;
     q->unsignalled = 0;
-    q->suppressed = 0;
+    /* A queue without an interrupt is polled from its first request */
+    q->suppressed = qatomic_read(&q->no_irq) ? VBP_POLLED_AFTER : 0;
     if (!vbp_polling(q) && !qatomic_read(&q->sleep_start_ns)) {
         qatomic_set(&q->sleep_start_ns,
                     qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
@@ -632,6 +634,27 @@ static void vbp_set_handlers(VirtIOBlockPollQueue *q, AioContext *ctx,
                        enable ? q : NULL);
 }
 
+/*
+ * Whether the guest gave this queue no interrupt at all: with MSI-X (or
+ * the transport's equivalent) enabled and no vector for the queue, as
+ * vhost_virtqueue_start() decides that a queue needs no call fd.  Linux
+ * gives its virtio_blk poll queues no vector; with EVENT_IDX it leaves
+ * their used_event behind, so virtio_notify() still "signals" each time
+ * the used index passes it (once per 65536 completions), though nothing
+ * reaches the guest.  Such a queue is polled, whatever those signals say.
+ * Context: BQL held (the vector and MSI-X state change under it).
+ */
+static bool vbp_queue_has_no_irq(VirtIOBlockPollQueue *q)
+{
+    VirtIODevice *vdev = VIRTIO_DEVICE(q->dev);
+    BusState *qbus = qdev_get_parent_bus(DEVICE(vdev));
+    VirtioBusClass *k = VIRTIO_BUS_GET_CLASS(qbus);
+
+    return k->query_guest_notifiers &&
+           k->query_guest_notifiers(qbus->parent) &&
+           virtio_queue_vector(vdev, q->index) == VIRTIO_NO_VECTOR;
+}
+
 /* Context: BQL held */
 void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
 {
@@ -672,6 +695,8 @@ void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
                                         vbp_hybrid_timer, q);
         q->hybrid_ctx = ctx;
     }
+    /* The next pass resynchronises with it (vbp_resync()) */
+    qatomic_set(&q->no_irq, vbp_queue_has_no_irq(q));
     /* The next pass resynchronises (release: before attached is seen) */
     qatomic_store_release(&q->attach_gen, q->attach_gen + 1);
     qatomic_set(&q->active, true);

@@ -69,7 +69,8 @@ static void vbp_signal(VirtIOBlockPollQueue *q, VBPSignalReason reason)
     if ((int64_t)(q->taken - q->published) < 0) {
         q->published = q->taken;
     }
-    if (virtio_notify(vdev, q->vq)) {
+    /* A queue without an interrupt signals nothing (vbp_resync()) */
+    if (virtio_notify(vdev, q->vq) && !qatomic_read(&q->no_irq)) {
         STAT_ADD(q, notifies, 1);
         q->suppressed = 0;
     } else {

@@ -220,6 +220,36 @@ static void test_poll_event_idx(void)
     vbp_shutdown(t);
 }
 
+/*
+ * While the queue polls with VIRTIO_RING_F_EVENT_IDX, avail_event stays
+ * out of the driver's reach (patch "virtio: keep avail_event out of the
+ * driver's reach while notifications are off"): at least a ring's size
+ * away from the driver's avail index on both sides, so that however many
+ * requests the driver adds, and however quickly the device takes them,
+ * the driver's [old, new) window never holds it.  Left where it was (0,
+ * or where notifications were last enabled), the driver's index would
+ * come round to it every 65536 requests and kick.
+ */
+static void test_poll_avail_event(void)
+{
+    VbpTest *t = vbp_boot("\"busy-poll\": true", 1, 0);
+    QVirtQueue *vq = t->vq[0];
+
+    g_assert_true(vq->event);
+    for (int i = 0; i < 12; i++) {
+        uint16_t idx, event;
+
+        vbp_write_read(t, vq, i * 8, 0x60 + i, true);
+        idx = qtest_readw(t->qts, vq->avail + 2);
+        event = qtest_readw(t->qts, vq->used + 4 + 8 * vq->size);
+        g_assert_cmpuint((uint16_t)(event - idx), >=, vq->size);
+        g_assert_cmpuint((uint16_t)(idx - event), >=, vq->size);
+    }
+    g_assert_cmpint(vbp_stat(t->qts, 0, "kicks"), <=, 1);
+    g_assert_cmpint(vbp_stat(t->qts, 0, "requests"), ==, 24);
+    vbp_shutdown(t);
+}
+
 /* After poll-idle-ns without work, kicks are back on and the thread sleeps */
 static void test_idle_sleep(void)
 {
@@ -814,6 +844,8 @@ void vbp_register_polling_tests(void)
     qtest_add_func("/virtio-blk-poll/poll-without-kick",
                    test_poll_without_kick);
     qtest_add_func("/virtio-blk-poll/poll-event-idx", test_poll_event_idx);
+    qtest_add_func("/virtio-blk-poll/poll-avail-event",
+                   test_poll_avail_event);
     qtest_add_func("/virtio-blk-poll/idle-sleep", test_idle_sleep);
     qtest_add_func("/virtio-blk-poll/polled-guest/doze", test_polled_guest);
     qtest_add_func("/virtio-blk-poll/polled-guest/doze-ends",
