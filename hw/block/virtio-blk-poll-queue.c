@@ -695,9 +695,11 @@ void vbp_attach_vq(VirtIOBlock *s, VirtQueue *vq, AioContext *ctx)
                                         vbp_hybrid_timer, q);
         q->hybrid_ctx = ctx;
     }
-    /* The next pass resynchronises with it (vbp_resync()) */
+    /*
+     * The next pass resynchronises, no_irq included (release: before
+     * attached is seen; vbp_resync())
+     */
     qatomic_set(&q->no_irq, vbp_queue_has_no_irq(q));
-    /* The next pass resynchronises (release: before attached is seen) */
     qatomic_store_release(&q->attach_gen, q->attach_gen + 1);
     qatomic_set(&q->active, true);
     qatomic_set(&q->attached, true);
